@@ -1,0 +1,1 @@
+"""The hardened FastAGI server and one module per AGI script the dialplan calls."""

@@ -1,0 +1,1 @@
+"""The asyncio predictive dialer for Asterisk: ARI client, pacing, campaigns, agents, HTTP API."""

@@ -1,0 +1,1 @@
+"""Recordings as evidence: index, storage, retention, complaints, retrieval and audited access."""
