@@ -27,7 +27,12 @@ EXIT_NO = 1
 EXIT_BAD_INPUT = 2
 EXIT_UNAVAILABLE = 3
 
-COMMAND_MODULES: tuple[str, ...] = ("compliance.cli",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "compliance.cli",
+    "recordings.cli",
+    "agi_scripts.cli",
+    "dialer.commands",
+)
 
 
 class UserError(Exception):

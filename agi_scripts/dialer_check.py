@@ -1,0 +1,157 @@
+"""AGI script ``dialer_check``: the compliance gate for calls agents dial by hand (click-to-call).
+
+Dialplan: ``AGI(agi://host:4573/dialer-check,${EXTEN},${DIALER_CAMPAIGN},${DIALER_PRODUCT},
+${DIALER_CALLER_ID},${DIALER_CALLBACK},${DIALER_DIALLED_NUMBER})``; arguments
+after the number may be left out, then the channel variables of the same names
+are read (the reference capture passes only number and campaign). Without a
+caller id the gate checks the campaign's registered one; the dialplan must then
+present that number (extensions.conf sets it from ``DIALER_CALLER_ID``).
+
+One atomic check-and-reserve per call (the attempt id is ``manual-<uniqueid>``,
+so a retried AGI never reserves twice), then ``DIALER_DECISION`` = ALLOW|BLOCK,
+``DIALER_REASON`` (first reason code, ``ok`` when allowed), ``DIALER_REASONS``
+(all codes, comma-separated) and ``DIALER_ATTEMPT_ID``. An empty product lets
+the gate choose (the lead's product, else the campaign's first). Fails closed: a gate
+error is a BLOCK with reason ``check_failed`` (the server's failure policy).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from agi_scripts import variables as v
+from agi_scripts.errors import AgiProtocolError
+from agi_scripts.routes import Route
+from agi_scripts.session import AgiSession
+from compliance.model import AttemptOutcome, Decision
+from compliance.numbers import mask
+
+logger = logging.getLogger(__name__)
+
+CHECK_FAILED = "check_failed"
+ATTEMPT_PREFIX = "manual-"
+
+
+class CheckAndReserve(Protocol):
+    """What this script asks of the compliance gate (``compliance.gate.ComplianceGate``)."""
+
+    async def check_and_reserve(
+        self,
+        number: str,
+        campaign: str,
+        product: str | None,
+        at: datetime,
+        caller_id: str | None = None,
+        is_callback: bool = False,
+        dialled_number: str | None = None,
+        *,
+        attempt_id: str,
+    ) -> Decision: ...
+
+    async def resolve(self, attempt_id: str, outcome: AttemptOutcome) -> None: ...
+
+
+# Dial()'s DIALSTATUS -> how the reserved attempt ended. CANCEL (the agent gave up while
+# it rang) still reached the network, so it counts like no answer; an empty DIALSTATUS
+# means Dial() never ran (hung up before), so the reservation is released.
+DIALSTATUS_OUTCOME: dict[str, AttemptOutcome] = {
+    "ANSWER": AttemptOutcome.ANSWERED,
+    "BUSY": AttemptOutcome.BUSY,
+    "NOANSWER": AttemptOutcome.NO_ANSWER,
+    "CANCEL": AttemptOutcome.NO_ANSWER,
+    "DONTCALL": AttemptOutcome.REJECTED,
+    "TORTURE": AttemptOutcome.REJECTED,
+    "CONGESTION": AttemptOutcome.CONGESTION,
+    "CHANUNAVAIL": AttemptOutcome.FAILED,
+    "INVALIDARGS": AttemptOutcome.FAILED,
+    "": AttemptOutcome.CANCELLED,
+}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class DialerCheck:
+    """The ``dialer_check`` route, bound to one gate."""
+
+    def __init__(
+        self, gate: CheckAndReserve, *, clock: Callable[[], datetime] = _utcnow
+    ) -> None:
+        self.gate = gate
+        self.clock = clock
+
+    def routes(self) -> list[Route]:
+        return [
+            Route(
+                "dialer_check",
+                self.check,
+                failure_variables={
+                    v.DIALER_DECISION: v.Verdict.BLOCK.value,
+                    v.DIALER_REASON: CHECK_FAILED,
+                },
+            ),
+            Route("dialer_result", self.result),
+        ]
+
+    @staticmethod
+    async def _arg_or_var(session: AgiSession, index: int, variable: str) -> str:
+        value = session.env.arg(index)
+        if value:
+            return value
+        return await session.get_variable(variable) or ""
+
+    async def check(self, session: AgiSession) -> None:
+        """Check and reserve one manually dialled call; tell the dialplan."""
+        env = session.env
+        number = env.arg(1) or env.get("agi_extension")
+        campaign = await self._arg_or_var(session, 2, v.DIALER_CAMPAIGN)
+        product = await self._arg_or_var(session, 3, v.DIALER_PRODUCT)
+        # Not the channel's own caller id: that is the agent's phone, not what the customer
+        # will see. None lets the gate check the campaign's number, which the dialplan presents.
+        caller_id = env.arg(4) or await session.get_variable(v.DIALER_CALLER_ID) or None
+        is_callback = env.arg(5).lower() in ("1", "yes", "true")
+        dialled = env.arg(6) or None
+        attempt_id = ATTEMPT_PREFIX + (env.uniqueid or "unknown")
+        decision = await self.gate.check_and_reserve(
+            number, campaign, product or None, self.clock(),
+            caller_id=caller_id, is_callback=is_callback, dialled_number=dialled,
+            attempt_id=attempt_id,
+        )
+        codes = [str(code) for code in decision.codes]
+        values = {
+            v.DIALER_DECISION: (v.Verdict.ALLOW if decision.allowed else v.Verdict.BLOCK).value,
+            v.DIALER_REASON: codes[0] if codes else ("ok" if decision.allowed else CHECK_FAILED),
+        }
+        if len(codes) > 1:
+            values[v.DIALER_REASONS] = ",".join(codes)
+        if decision.allowed:
+            values[v.DIALER_ATTEMPT_ID] = attempt_id
+        await session.set_variables(values)
+        logger.info(
+            "dialer_check uniqueid=%s attempt_id=%s number=%s campaign=%s product=%s "
+            "caller_id=%s decision=%s reasons=%s policy=%s",
+            env.uniqueid, attempt_id, mask(number), campaign, product, mask(caller_id or ""),
+            values[v.DIALER_DECISION], ",".join(codes) or "-", decision.policy_version,
+        )
+
+    async def result(self, session: AgiSession) -> None:
+        """From the ``h`` extension: report how a manually dialled attempt ended.
+
+        ``AGI(agi://host:4573/dialer-result,${DIALER_ATTEMPT_ID},${DIALSTATUS})``;
+        sets ``DIALER_RESULT`` to the outcome recorded in the ledger.
+        """
+        attempt_id = session.env.arg(1)
+        if not attempt_id.startswith(ATTEMPT_PREFIX):
+            raise AgiProtocolError("dialer_result: first argument is not a manual attempt id")
+        status = session.env.arg(2).upper()
+        outcome = DIALSTATUS_OUTCOME.get(status, AttemptOutcome.FAILED)
+        await self.gate.resolve(attempt_id, outcome)
+        await session.set_variable(v.DIALER_RESULT, outcome.value)
+        logger.info(
+            "dialer_result uniqueid=%s attempt_id=%s dialstatus=%s outcome=%s",
+            session.env.uniqueid, attempt_id, status or "-", outcome.value,
+        )

@@ -1,0 +1,495 @@
+"""The Redis contact ledger: hot contact history shared by many dialer processes and hosts.
+
+Design (no rule is written twice: the policy is evaluated by the same pure
+engine as on SQL, in Python; Redis only guards the append):
+
+1. One Lua script reads, atomically, the customer's history, the outcomes of
+   resolved attempts and a per-customer version counter.
+2. The pure engine evaluates the request against that snapshot.
+3. If allowed, a second Lua script appends the RESERVED attempt, bumps the
+   version and logs the decision, *only if the version is still the one that
+   was read* (compare-and-set). If another process changed the customer in the
+   meantime the script appends nothing and returns the fresh snapshot, and we
+   evaluate again (bounded: ``max_retries``, then ``LedgerContention``).
+   Refusals need no compare-and-set: nothing is appended.
+
+Keys, all under a configurable prefix ``P`` (default ``dialer:ledger:``). The
+per-customer keys carry the number key as a hash tag so they share a slot:
+
+``P{<key>}:h``  LIST  history, one compact JSON array per event, oldest first:
+                      ``[kind, at_ms, campaign, product, outcome, attempt_id]``
+                      (kind ``a`` attempt, ``r`` refusal; events are never rewritten)
+``P{<key>}:o``  HASH  attempt id -> outcome, for attempts resolved after reservation
+``P{<key>}:v``  STRING version counter, bumped by every change of ``:h`` / ``:o``
+``P{<key>}:d``  LIST  decisions log (JSON), capped to the last ``decisions_kept``
+``Pattempt:<id>`` STRING the number key of a reserved attempt (``resolve`` finds the
+                      customer by it; expires after ``attempt_ttl_s``)
+``Pjournal``    STREAM every reservation, resolution, refusal and decision, in
+                      order (trimmed to about ``journal_maxlen``): the feed that
+                      copies the hot state into the SQL system of record.
+
+Relation to SQL: SQL (``SqlLedger``) is the system of record; this ledger is hot,
+recoverable state for deployments with several dialer processes or hosts.
+``replay_journal`` copies the journal into a SQL ledger (idempotent per attempt
+id), and ``load_history`` seeds a customer's Redis history from SQL after a
+Redis loss. The ``Pattempt:`` keys and ``P{...}`` keys are not cluster-safe
+together in one script (the attempt key lives in another slot): run one Redis
+primary (with a replica / Sentinel), not Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
+
+import redis.asyncio as aioredis
+
+from compliance.ledger import (
+    DecisionRecord,
+    DuplicateAttempt,
+    LedgerContention,
+    LedgerError,
+    UnknownAttempt,
+    check_resolution,
+    decide,
+    invalid_key,
+    number_key,
+    reason_to_dict,
+    reasons_from_json,
+    try_number_key,
+    utcnow,
+)
+from compliance.model import (
+    AttemptOutcome,
+    CallRequest,
+    ContactEvent,
+    ContactKind,
+    Decision,
+    ListStatus,
+)
+from compliance.policy import Policy
+
+if TYPE_CHECKING:  # only for a type: a Redis-only process need not import SQLAlchemy
+    from compliance.sql_ledger import SqlLedger
+
+DEFAULT_PREFIX = "dialer:ledger:"
+
+_READ = """
+local v = redis.call('GET', KEYS[2]) or '0'
+return {v, redis.call('LRANGE', KEYS[1], 0, -1), redis.call('HGETALL', KEYS[3])}
+"""
+
+# KEYS: h, o, v, d, attempt, journal
+# ARGV: expected version, event, decision, attempt ttl (0 = none), number key,
+#       journal maxlen (0 = no journal), decisions kept
+_RESERVE = """
+if redis.call('EXISTS', KEYS[5]) == 1 then
+  return {-1}
+end
+local v = redis.call('GET', KEYS[3]) or '0'
+if v ~= ARGV[1] then
+  return {0, v, redis.call('LRANGE', KEYS[1], 0, -1), redis.call('HGETALL', KEYS[2])}
+end
+redis.call('RPUSH', KEYS[1], ARGV[2])
+redis.call('INCR', KEYS[3])
+redis.call('RPUSH', KEYS[4], ARGV[3])
+redis.call('LTRIM', KEYS[4], -tonumber(ARGV[7]), -1)
+if tonumber(ARGV[4]) > 0 then
+  redis.call('SET', KEYS[5], ARGV[5], 'EX', ARGV[4])
+else
+  redis.call('SET', KEYS[5], ARGV[5])
+end
+if tonumber(ARGV[6]) > 0 then
+  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*', 't', 'reserve', 'k', ARGV[5],
+             'e', ARGV[2], 'd', ARGV[3])
+end
+return {1}
+"""
+
+# KEYS: h, o, v, journal; ARGV: attempt id, new outcome, number key, journal maxlen
+_RESOLVE = """
+local current = redis.call('HGET', KEYS[2], ARGV[1])
+if not current then
+  local found = false
+  for _, e in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+    local ev = cjson.decode(e)
+    if ev[1] == 'a' and ev[6] == ARGV[1] then
+      current = ev[5]
+      found = true
+      break
+    end
+  end
+  if not found then
+    return {-1}
+  end
+end
+if current == ARGV[2] then
+  return {0, current}
+end
+if current ~= 'reserved' then
+  return {-2, current}
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('INCR', KEYS[3])
+if tonumber(ARGV[4]) > 0 then
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 't', 'resolve', 'k', ARGV[3],
+             'a', ARGV[1], 'o', ARGV[2])
+end
+return {1, current}
+"""
+
+# KEYS: h, v, journal; ARGV: event, number key, journal maxlen, attempt id
+_REFUSAL = """
+if ARGV[4] ~= '' then
+  for _, e in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+    local ev = cjson.decode(e)
+    if ev[1] == 'r' and ev[6] == ARGV[4] then
+      return 0
+    end
+  end
+end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('INCR', KEYS[2])
+if tonumber(ARGV[3]) > 0 then
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 't', 'refusal', 'k', ARGV[2],
+             'e', ARGV[1])
+end
+return 1
+"""
+
+# KEYS: d, journal; ARGV: decision, decisions kept, journal maxlen, number key
+_LOG = """
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
+if tonumber(ARGV[3]) > 0 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 't', 'decision', 'k', ARGV[4],
+             'd', ARGV[1])
+end
+return 1
+"""
+
+_KIND_CODE = {ContactKind.ATTEMPT: "a", ContactKind.REFUSAL: "r"}
+_CODE_KIND = {v: k for k, v in _KIND_CODE.items()}
+
+
+def _b2s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def encode_event(event: ContactEvent) -> str:
+    at_ms = int(event.at.timestamp() * 1000)
+    return json.dumps(
+        [
+            _KIND_CODE[event.kind],
+            at_ms,
+            event.campaign,
+            event.product,
+            event.outcome.value,
+            event.attempt_id,
+        ],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def decode_event(raw: Any, overrides: dict[str, str]) -> ContactEvent:
+    kind, at_ms, campaign, product, outcome, attempt_id = json.loads(raw)
+    if kind == "a" and attempt_id in overrides:
+        outcome = overrides[attempt_id]
+    return ContactEvent(
+        at=datetime.fromtimestamp(at_ms / 1000, UTC),
+        kind=_CODE_KIND[kind],
+        campaign=campaign,
+        product=product,
+        outcome=AttemptOutcome(outcome),
+        attempt_id=attempt_id,
+    )
+
+
+def _decode_snapshot(events: Sequence[Any], flat_hash: Sequence[Any]) -> list[ContactEvent]:
+    overrides = {_b2s(flat_hash[i]): _b2s(flat_hash[i + 1]) for i in range(0, len(flat_hash), 2)}
+    history = [decode_event(e, overrides) for e in events]
+    history.sort(key=lambda e: e.at)
+    return history
+
+
+def _encode_decision(
+    key: str, request: CallRequest, attempt_id: str, decision: Decision, reserved: bool
+) -> str:
+    return json.dumps(
+        {
+            "n": key,
+            "at": request.at.isoformat(),
+            "t": utcnow().isoformat(),
+            "c": request.campaign,
+            "p": request.product,
+            "a": attempt_id,
+            "ok": decision.allowed,
+            "res": reserved,
+            "r": [reason_to_dict(r) for r in decision.reasons],
+            "ra": decision.retry_at.isoformat() if decision.retry_at else None,
+            "v": decision.policy_version,
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def _decode_decision(raw: Any) -> DecisionRecord:
+    d = json.loads(raw)
+    return DecisionRecord(
+        number_key=d["n"],
+        at=datetime.fromisoformat(d["at"]),
+        decided_at=datetime.fromisoformat(d["t"]),
+        campaign=d["c"],
+        product=d["p"],
+        attempt_id=d["a"],
+        allowed=d["ok"],
+        reserved=d["res"],
+        reasons=reasons_from_json(json.dumps(d["r"])),
+        retry_at=datetime.fromisoformat(d["ra"]) if d["ra"] else None,
+        policy_version=d["v"],
+    )
+
+
+class RedisLedger:
+    """``ContactLedger`` on Redis (one primary); see the module docstring for the keys."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        policy: Policy,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        max_retries: int = 50,
+        attempt_ttl_s: int = 400 * 86400,
+        journal_maxlen: int = 1_000_000,
+        decisions_kept: int = 200,
+        own_client: bool = False,
+    ) -> None:
+        self._r = client
+        self._policy = policy
+        self._prefix = prefix
+        self._max_retries = max_retries
+        self._attempt_ttl_s = attempt_ttl_s
+        self._journal_maxlen = journal_maxlen
+        self._decisions_kept = decisions_kept
+        self._own_client = own_client
+        self._read = client.register_script(_READ)
+        self._reserve = client.register_script(_RESERVE)
+        self._resolve = client.register_script(_RESOLVE)
+        self._refusal = client.register_script(_REFUSAL)
+        self._logscript = client.register_script(_LOG)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        policy: Policy,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        max_connections: int = 64,
+        **kwargs: Any,
+    ) -> RedisLedger:
+        client = aioredis.Redis.from_url(url, max_connections=max_connections)
+        return cls(client, policy, prefix=prefix, own_client=True, **kwargs)
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    async def close(self) -> None:
+        if self._own_client:
+            await self._r.aclose()
+
+    # --- keys --------------------------------------------------------------------------------
+
+    def _ckeys(self, key: str) -> tuple[str, str, str, str]:
+        base = f"{self._prefix}{{{key}}}:"
+        return base + "h", base + "o", base + "v", base + "d"
+
+    def _attempt_key(self, attempt_id: str) -> str:
+        return f"{self._prefix}attempt:{attempt_id}"
+
+    @property
+    def journal_key(self) -> str:
+        return f"{self._prefix}journal"
+
+    # --- decisions ---------------------------------------------------------------------------
+
+    async def _snapshot(self, key: str) -> tuple[str, list[ContactEvent]]:
+        h, o, v, _ = self._ckeys(key)
+        raw = cast(list[Any], await self._read(keys=[h, v, o]))
+        return _b2s(raw[0]), _decode_snapshot(raw[1], raw[2])
+
+    async def check(self, request: CallRequest, lists: ListStatus) -> Decision:
+        key = try_number_key(request.number, self._policy.numbers)
+        history: list[ContactEvent] = []
+        if key is not None:
+            _, history = await self._snapshot(key)
+        decision = decide(self._policy, request, history, lists)
+        await self._log(key or invalid_key(request.number), request, "", decision)
+        return decision
+
+    async def check_and_reserve(
+        self, request: CallRequest, *, attempt_id: str, lists: ListStatus
+    ) -> Decision:
+        if not attempt_id:
+            raise ValueError("check_and_reserve needs a non-empty attempt_id")
+        key = try_number_key(request.number, self._policy.numbers)
+        if key is None:
+            decision = decide(self._policy, request, [], lists)
+            if decision.allowed:
+                raise LedgerError("the engine allowed a call to an unparseable number")
+            await self._log(invalid_key(request.number), request, attempt_id, decision)
+            return decision
+        h, o, v, d = self._ckeys(key)
+        version, history = await self._snapshot(key)
+        event = ContactEvent(
+            at=request.at,
+            kind=ContactKind.ATTEMPT,
+            campaign=request.campaign,
+            product=request.product,
+            outcome=AttemptOutcome.RESERVED,
+            attempt_id=attempt_id,
+        )
+        encoded_event = encode_event(event)
+        for _ in range(self._max_retries + 1):
+            decision = decide(self._policy, request, history, lists)
+            if not decision.allowed:
+                await self._log(key, request, attempt_id, decision)
+                return decision
+            result = cast(
+                list[Any],
+                await self._reserve(
+                    keys=[h, o, v, d, self._attempt_key(attempt_id), self.journal_key],
+                    args=[
+                        version,
+                        encoded_event,
+                        _encode_decision(key, request, attempt_id, decision, True),
+                        self._attempt_ttl_s,
+                        key,
+                        self._journal_maxlen,
+                        self._decisions_kept,
+                    ],
+                ),
+            )
+            status = int(result[0])
+            if status == 1:
+                return decision
+            if status == -1:
+                raise DuplicateAttempt(f"attempt id {attempt_id!r} was already reserved")
+            # Lost the race: the script handed back the fresh snapshot; evaluate again.
+            version = _b2s(result[1])
+            history = _decode_snapshot(result[2], result[3])
+        raise LedgerContention(
+            f"gave up reserving attempt {attempt_id} after {self._max_retries} lost races"
+        )
+
+    async def resolve(self, attempt_id: str, outcome: AttemptOutcome) -> None:
+        raw_key = await self._r.get(self._attempt_key(attempt_id))
+        if raw_key is None:
+            raise UnknownAttempt(f"no reserved attempt with id {attempt_id!r}")
+        key = _b2s(raw_key)
+        h, o, v, _ = self._ckeys(key)
+        result = cast(
+            list[Any],
+            await self._resolve(
+                keys=[h, o, v, self.journal_key],
+                args=[attempt_id, outcome.value, key, self._journal_maxlen],
+            ),
+        )
+        status = int(result[0])
+        if status == -1:
+            raise UnknownAttempt(f"no reserved attempt with id {attempt_id!r} in the history")
+        if status == -2:
+            check_resolution(attempt_id, AttemptOutcome(_b2s(result[1])), outcome)
+
+    async def record_refusal(
+        self, number: str, campaign: str, product: str, at: datetime, attempt_id: str = ""
+    ) -> None:
+        key = number_key(number, self._policy.numbers)
+        h, _, v, _ = self._ckeys(key)
+        event = ContactEvent(
+            at=at,
+            kind=ContactKind.REFUSAL,
+            campaign=campaign,
+            product=product,
+            outcome=AttemptOutcome.ANSWERED,
+            attempt_id=attempt_id,
+        )
+        await self._refusal(
+            keys=[h, v, self.journal_key],
+            args=[encode_event(event), key, self._journal_maxlen, attempt_id],
+        )
+
+    async def _log(
+        self, key: str, request: CallRequest, attempt_id: str, decision: Decision
+    ) -> None:
+        d = self._ckeys(key)[3]
+        await self._logscript(
+            keys=[d, self.journal_key],
+            args=[
+                _encode_decision(key, request, attempt_id, decision, False),
+                self._decisions_kept,
+                self._journal_maxlen,
+                key,
+            ],
+        )
+
+    # --- reading -----------------------------------------------------------------------------
+
+    async def history(self, number: str) -> list[ContactEvent]:
+        _, history = await self._snapshot(number_key(number, self._policy.numbers))
+        return history
+
+    async def decisions(self, number: str) -> list[DecisionRecord]:
+        key = try_number_key(number, self._policy.numbers) or invalid_key(number)
+        raw = await self._r.lrange(self._ckeys(key)[3], 0, -1)
+        return [_decode_decision(x) for x in raw]
+
+    async def load_history(self, number: str, events: Sequence[ContactEvent]) -> None:
+        """Seed a customer's Redis history (e.g. from SQL after a Redis loss); replaces it."""
+        key = number_key(number, self._policy.numbers)
+        h, o, v, _ = self._ckeys(key)
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.delete(h, o)
+            for e in events:
+                pipe.rpush(h, encode_event(e))
+                if e.kind == ContactKind.ATTEMPT and e.attempt_id:
+                    pipe.set(self._attempt_key(e.attempt_id), key, ex=self._attempt_ttl_s)
+            pipe.incr(v)
+            await pipe.execute()
+
+
+async def replay_journal(
+    ledger: RedisLedger, sink: SqlLedger, *, after: str = "0-0", count: int = 1000
+) -> str:
+    """Copy journal entries after stream id ``after`` into ``sink`` (a ``SqlLedger``).
+
+    Returns the last stream id copied (store it, pass it next time). Reservations
+    become RESERVED attempts (skipped when the attempt id is already there),
+    resolutions and refusals are applied in order. Decisions of the journal are
+    not copied (the Redis decisions log keeps the recent ones per customer).
+    """
+    client = ledger._r
+    last = after
+    while True:
+        batch = await client.xrange(ledger.journal_key, min=f"({last}", count=count)
+        if not batch:
+            return last
+        for entry_id, fields in batch:
+            f = {_b2s(k): _b2s(val) for k, val in (fields or {}).items()}
+            kind = f["t"]
+            if kind in ("reserve", "refusal"):
+                event = decode_event(f["e"], {})
+                await sink.import_event(f["k"], event)
+            elif kind == "resolve":
+                await sink.import_resolution(f["a"], AttemptOutcome(f["o"]))
+            last = _b2s(entry_id)

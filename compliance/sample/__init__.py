@@ -1,0 +1,1 @@
+"""Sample data for the quick start (``dialer sample-run``): policy, campaign, leads, DNC."""

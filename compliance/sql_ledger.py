@@ -1,0 +1,329 @@
+"""The SQL contact ledger (SQLAlchemy 2 async): the system of record for contact history.
+
+SQLite (embedded default) and PostgreSQL (production) share the code; only the
+per-customer serialization differs:
+
+* PostgreSQL: each check-and-reserve runs in one transaction that first makes
+  sure the customer's row exists (``INSERT ... ON CONFLICT DO NOTHING`` on
+  ``compliance_customers``), then locks it with ``SELECT ... FOR UPDATE``.
+  Every other transaction touching the same customer (reserve, resolve,
+  refusal) waits on that row lock, so the history read, the evaluation and the
+  append happen as one step per customer, while different customers proceed in
+  parallel. READ COMMITTED is enough: the history is read after the lock is
+  granted, so it sees every transaction that held the lock before.
+* SQLite: every transaction begins with ``BEGIN IMMEDIATE`` (see
+  ``compliance.tables.open_engine``): the database-wide write lock is taken
+  before the history is read, so writers are serialized (SQLite has one writer
+  at a time anyway) and readers keep working thanks to WAL.
+
+The evaluation itself is the pure engine (``compliance.ledger.decide``); the
+ledger only supplies the history and stores the result and the decision log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from compliance.ledger import (
+    DecisionRecord,
+    DuplicateAttempt,
+    LedgerError,
+    UnknownAttempt,
+    check_resolution,
+    decide,
+    invalid_key,
+    number_key,
+    reasons_from_json,
+    reasons_to_json,
+    try_number_key,
+    utcnow,
+)
+from compliance.model import (
+    AttemptOutcome,
+    CallRequest,
+    ContactEvent,
+    ContactKind,
+    Decision,
+    ListStatus,
+)
+from compliance.policy import Policy
+from compliance.tables import contact_events, customers, decisions, open_engine
+
+
+class SqlLedger:
+    """``ContactLedger`` on SQLite or PostgreSQL."""
+
+    def __init__(self, engine: AsyncEngine, policy: Policy, *, own_engine: bool = False) -> None:
+        self._engine = engine
+        self._policy = policy
+        self._own_engine = own_engine
+        self._postgres = engine.dialect.name == "postgresql"
+
+    @classmethod
+    async def open(cls, url: str, policy: Policy, *, schema: str | None = None) -> SqlLedger:
+        """Open a ledger on its own engine (tables created when missing)."""
+        engine = await open_engine(url, schema=schema)
+        return cls(engine, policy, own_engine=True)
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    async def close(self) -> None:
+        if self._own_engine:
+            await self._engine.dispose()
+
+    # --- decisions ---------------------------------------------------------------------------
+
+    async def check(self, request: CallRequest, lists: ListStatus) -> Decision:
+        key = try_number_key(request.number, self._policy.numbers)
+        async with self._engine.begin() as conn:
+            history = await self._load(conn, key) if key else []
+            decision = decide(self._policy, request, history, lists)
+            await self._log(conn, key or invalid_key(request.number), request, "", decision, False)
+        return decision
+
+    async def check_and_reserve(
+        self, request: CallRequest, *, attempt_id: str, lists: ListStatus
+    ) -> Decision:
+        if not attempt_id:
+            raise ValueError("check_and_reserve needs a non-empty attempt_id")
+        key = try_number_key(request.number, self._policy.numbers)
+        async with self._engine.begin() as conn:
+            if key is None:
+                # No customer to lock: the engine refuses an invalid number by itself.
+                decision = decide(self._policy, request, [], lists)
+                if decision.allowed:
+                    raise LedgerError("the engine allowed a call to an unparseable number")
+                await self._log(
+                    conn, invalid_key(request.number), request, attempt_id, decision, False
+                )
+                return decision
+            await self._lock_customer(conn, key)
+            history = await self._load(conn, key)
+            decision = decide(self._policy, request, history, lists)
+            if decision.allowed:
+                try:
+                    await conn.execute(
+                        contact_events.insert().values(
+                            number_key=key,
+                            at=request.at,
+                            kind=ContactKind.ATTEMPT.value,
+                            campaign=request.campaign,
+                            product=request.product,
+                            outcome=AttemptOutcome.RESERVED.value,
+                            attempt_id=attempt_id,
+                            recorded_at=utcnow(),
+                        )
+                    )
+                except IntegrityError as exc:
+                    # The unique index on (kind, attempt_id) is the duplicate check: no extra
+                    # query on the hot path; the whole transaction (decision log too) rolls back.
+                    raise DuplicateAttempt(
+                        f"attempt id {attempt_id!r} was already reserved"
+                    ) from exc
+            await self._log(conn, key, request, attempt_id, decision, decision.allowed)
+        return decision
+
+    async def resolve(self, attempt_id: str, outcome: AttemptOutcome) -> None:
+        async with self._engine.begin() as conn:
+            where = (contact_events.c.kind == ContactKind.ATTEMPT.value) & (
+                contact_events.c.attempt_id == attempt_id
+            )
+            key = (await conn.execute(select(contact_events.c.number_key).where(where))).scalar()
+            if key is None:
+                raise UnknownAttempt(f"no reserved attempt with id {attempt_id!r}")
+            await self._lock_customer(conn, key)
+            current = (
+                await conn.execute(select(contact_events.c.outcome).where(where))
+            ).scalar_one()
+            if not check_resolution(attempt_id, AttemptOutcome(current), outcome):
+                return
+            await conn.execute(
+                update(contact_events)
+                .where(where)
+                .values(outcome=outcome.value, resolved_at=utcnow())
+            )
+
+    async def record_refusal(
+        self, number: str, campaign: str, product: str, at: datetime, attempt_id: str = ""
+    ) -> None:
+        key = number_key(number, self._policy.numbers)
+        async with self._engine.begin() as conn:
+            await self._lock_customer(conn, key)
+            if attempt_id:
+                existing = await conn.execute(
+                    select(contact_events.c.id).where(
+                        (contact_events.c.kind == ContactKind.REFUSAL.value)
+                        & (contact_events.c.attempt_id == attempt_id)
+                    )
+                )
+                if existing.first() is not None:
+                    return  # the same refusal reported twice: recorded once
+            await conn.execute(
+                contact_events.insert().values(
+                    number_key=key,
+                    at=at,
+                    kind=ContactKind.REFUSAL.value,
+                    campaign=campaign,
+                    product=product,
+                    outcome=AttemptOutcome.ANSWERED.value,
+                    attempt_id=attempt_id or None,
+                    recorded_at=utcnow(),
+                )
+            )
+
+    # --- copying from the Redis journal ------------------------------------------------------
+
+    async def import_event(self, key: str, event: ContactEvent) -> bool:
+        """Append an event decided elsewhere (Redis); False when its attempt id is already here."""
+        async with self._engine.begin() as conn:
+            await self._lock_customer(conn, key)
+            if event.attempt_id:
+                found = await conn.execute(
+                    select(contact_events.c.id).where(
+                        (contact_events.c.kind == event.kind.value)
+                        & (contact_events.c.attempt_id == event.attempt_id)
+                    )
+                )
+                if found.first() is not None:
+                    return False
+            await conn.execute(
+                contact_events.insert().values(
+                    number_key=key,
+                    at=event.at,
+                    kind=event.kind.value,
+                    campaign=event.campaign,
+                    product=event.product,
+                    outcome=event.outcome.value,
+                    attempt_id=event.attempt_id or None,
+                    recorded_at=utcnow(),
+                )
+            )
+        return True
+
+    async def import_resolution(self, attempt_id: str, outcome: AttemptOutcome) -> None:
+        """Apply a resolution decided elsewhere; an already equal outcome is a no-op."""
+        await self.resolve(attempt_id, outcome)
+
+    # --- reading -----------------------------------------------------------------------------
+
+    async def history(self, number: str) -> list[ContactEvent]:
+        key = number_key(number, self._policy.numbers)
+        async with self._engine.connect() as conn:
+            return await self._load(conn, key)
+
+    async def decisions(self, number: str) -> list[DecisionRecord]:
+        key = try_number_key(number, self._policy.numbers) or invalid_key(number)
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(decisions).where(decisions.c.number_key == key).order_by(decisions.c.id)
+            )
+            return [
+                DecisionRecord(
+                    number_key=r.number_key,
+                    at=r.at,
+                    decided_at=r.decided_at,
+                    campaign=r.campaign,
+                    product=r.product,
+                    attempt_id=r.attempt_id,
+                    allowed=r.allowed,
+                    reserved=r.reserved,
+                    reasons=reasons_from_json(r.reasons),
+                    retry_at=r.retry_at,
+                    policy_version=r.policy_version,
+                )
+                for r in rows
+            ]
+
+    async def count_events(self) -> int:
+        async with self._engine.connect() as conn:
+            return int(
+                (await conn.execute(select(func.count()).select_from(contact_events))).scalar_one()
+            )
+
+    # --- internals ---------------------------------------------------------------------------
+
+    async def _lock_customer(self, conn: AsyncConnection, key: str) -> None:
+        """Serialize on the customer: on PostgreSQL lock the customer's row.
+
+        SQLite needs nothing here: the transaction began with BEGIN IMMEDIATE and
+        already holds the database write lock.
+        """
+        if self._postgres:
+            await conn.execute(pg_insert(customers).values(number_key=key).on_conflict_do_nothing())
+            await conn.execute(
+                select(customers.c.number_key)
+                .where(customers.c.number_key == key)
+                .with_for_update()
+            )
+
+    async def _load(self, conn: AsyncConnection, key: str) -> list[ContactEvent]:
+        rows = await conn.execute(
+            select(
+                contact_events.c.at,
+                contact_events.c.kind,
+                contact_events.c.campaign,
+                contact_events.c.product,
+                contact_events.c.outcome,
+                contact_events.c.attempt_id,
+            )
+            .where(contact_events.c.number_key == key)
+            .order_by(contact_events.c.at, contact_events.c.id)
+        )
+        return [
+            ContactEvent(
+                at=r.at,
+                kind=ContactKind(r.kind),
+                campaign=r.campaign,
+                product=r.product,
+                outcome=AttemptOutcome(r.outcome),
+                attempt_id=r.attempt_id or "",
+            )
+            for r in rows
+        ]
+
+    async def _log(
+        self,
+        conn: AsyncConnection,
+        key: str,
+        request: CallRequest,
+        attempt_id: str,
+        decision: Decision,
+        reserved: bool,
+    ) -> None:
+        await conn.execute(
+            decisions.insert().values(
+                number_key=key,
+                at=request.at,
+                decided_at=utcnow(),
+                campaign=request.campaign,
+                product=request.product,
+                attempt_id=attempt_id,
+                allowed=decision.allowed,
+                reserved=reserved,
+                codes=",".join(c.value for c in decision.codes),
+                reasons=reasons_to_json(decision.reasons),
+                retry_at=decision.retry_at,
+                policy_version=decision.policy_version,
+            )
+        )
+
+
+def events_summary(events: Sequence[ContactEvent]) -> dict[str, int]:
+    """Counts per kind/outcome, for CLI and reports."""
+    out: dict[str, int] = {}
+    for e in events:
+        name = e.kind.value if e.kind == ContactKind.REFUSAL else e.outcome.value
+        out[name] = out.get(name, 0) + 1
+    return out

@@ -1,0 +1,230 @@
+"""SQL tables of the compliance side (ledger, lists, leads, campaigns) and engine setup.
+
+One ``MetaData`` without a schema: on PostgreSQL the engine's ``search_path``
+(``compliance.database.make_engine(url, schema=...)``) decides where the tables
+live. Every time column is a ``UtcDateTime``: aware datetimes in, aware UTC
+datetimes out, on SQLite (which has no time zone type) as well as PostgreSQL.
+
+``open_engine`` is the one place that builds an engine for these stores: on
+SQLite every transaction starts with ``BEGIN IMMEDIATE`` (the write lock is
+taken at the start, so two writers never both read a customer's history and
+then both append to it; it also avoids the deadlock-prone read-to-write lock
+upgrade of a deferred transaction).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.types import TypeDecorator
+
+from compliance.database import is_sqlite, make_engine
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes only; stored in UTC, returned as aware UTC datetimes."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given; times must be aware")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            # SQLite stores text; a fixed UTC rendering keeps ORDER BY and <= comparisons right.
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+# --- contact ledger -------------------------------------------------------------------------
+
+#: One row per customer (number key) that has a history: the row PostgreSQL locks
+#: (SELECT ... FOR UPDATE) to serialize check-and-reserve per customer.
+customers = Table(
+    "compliance_customers",
+    metadata,
+    Column("number_key", String(32), primary_key=True),
+)
+
+#: Append-only contact history (attempts and refusals); only ``outcome`` of an attempt changes.
+contact_events = Table(
+    "compliance_contact_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("number_key", String(32), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("campaign", String(128), nullable=False),
+    Column("product", String(128), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("attempt_id", String(128), nullable=True),  # NULL: a refusal without attempt
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("resolved_at", UtcDateTime, nullable=True),
+    UniqueConstraint("kind", "attempt_id", name="uq_compliance_event_attempt"),
+)
+Index("ix_compliance_events_number", contact_events.c.number_key, contact_events.c.at)
+
+#: Every decision the gate took through the ledger, allowed or refused, with reasons.
+decisions = Table(
+    "compliance_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("number_key", String(64), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("decided_at", UtcDateTime, nullable=False),
+    Column("campaign", String(128), nullable=False),
+    Column("product", String(128), nullable=False),
+    Column("attempt_id", String(128), nullable=False),
+    Column("allowed", Boolean, nullable=False),
+    Column("reserved", Boolean, nullable=False),
+    Column("codes", Text, nullable=False),  # comma separated, for quick filters
+    Column("reasons", Text, nullable=False),  # JSON list of {code, rule, message, retry_at}
+    Column("retry_at", UtcDateTime, nullable=True),
+    Column("policy_version", String(64), nullable=False),
+)
+Index("ix_compliance_decisions_number", decisions.c.number_key, decisions.c.id)
+
+# --- do-not-call and special lists ----------------------------------------------------------
+
+list_entries = Table(
+    "compliance_list_entries",
+    metadata,
+    Column("number_key", String(32), primary_key=True),
+    Column("list_kind", String(16), primary_key=True),  # "dnc" or "special"
+    Column("reason", String(32), nullable=False),
+    Column("source", String(128), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("added_at", UtcDateTime, nullable=False),
+)
+
+#: Append-only: every add, remove and import, who did it, from where, why.
+list_audit = Table(
+    "compliance_list_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("action", String(16), nullable=False),  # add, update, remove, import
+    Column("number_key", String(32), nullable=False),  # "" for an import summary row
+    Column("list_kind", String(16), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("source", String(128), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("detail", Text, nullable=False),
+)
+
+# --- campaigns and leads --------------------------------------------------------------------
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("script", Text, nullable=False),
+    Column("products", Text, nullable=False),  # JSON list
+    Column("caller_id", String(32), nullable=False),
+    Column("ring_timeout", Integer, nullable=False),
+    Column("hours", Text, nullable=False),  # JSON: {"days": [...], "windows": [[from, to]]}
+    Column("retry", Text, nullable=False),  # JSON: {outcome: {"max_tries": n, "delay_s": s}}
+    Column("pacing_method", String(32), nullable=False),
+    Column("pacing_params", Text, nullable=False),  # JSON object of numbers
+    Column("state", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+leads = Table(
+    "leads",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("campaign", String(128), ForeignKey("campaigns.name"), nullable=False),
+    Column("number_key", String(32), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("segment", String(64), nullable=False),
+    Column("product", String(128), nullable=False),
+    Column("assigned_at", UtcDateTime, nullable=False),
+    Column("dialled_number", String(32), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("reasons", Text, nullable=False),  # JSON list of reason codes / notes
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UtcDateTime, nullable=True),
+    Column("claimed_by", String(128), nullable=False, default=""),
+    Column("claimed_at", UtcDateTime, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("campaign", "number_key", name="uq_leads_campaign_number"),
+)
+Index("ix_leads_due", leads.c.campaign, leads.c.status, leads.c.next_attempt_at)
+
+
+def _sqlite_begin_immediate(engine: AsyncEngine) -> None:
+    # pysqlite/aiosqlite otherwise emit a deferred BEGIN lazily before the first DML; take
+    # over transaction control so every transaction takes the write lock up front.
+    @event.listens_for(engine.sync_engine, "connect")
+    def _no_implicit_begin(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin_immediate(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def default_sqlite_url(directory: str = "var") -> str:
+    return f"sqlite+aiosqlite:///{directory}/dialer.sqlite3"
+
+
+async def open_engine(
+    url: str, *, schema: str | None = None, create: bool = True, **kwargs: Any
+) -> AsyncEngine:
+    """Build the engine every compliance store shares; create missing tables when asked.
+
+    SQLite: the parent directory of the file is created, every transaction is
+    ``BEGIN IMMEDIATE``. PostgreSQL: ``schema`` becomes the search path.
+    """
+    if is_sqlite(url):
+        _ensure_sqlite_dir(url)
+        engine = make_engine(url, **kwargs)
+        _sqlite_begin_immediate(engine)
+    else:
+        engine = make_engine(url, schema=schema, **kwargs)
+    if create:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+    return engine
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    import os
+
+    _, _, path = url.partition(":///")
+    path = path.split("?", 1)[0]
+    if path and path != ":memory:":
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)

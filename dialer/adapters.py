@@ -1,0 +1,324 @@
+"""Adapters from the runner's ports to the concrete parts: ARI, compliance stores, recordings.
+
+Each adapter is thin: it translates names and types, and turns broken I/O of
+the compliance side (database or Redis gone) into ``GateUnavailable`` so the
+runner stops dialling with a clear error instead of dialling unchecked.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime, tzinfo
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from compliance.campaigns import Campaign
+from compliance.gate import ComplianceGate
+from compliance.leads import Lead, LeadStatus, LeadStore
+from compliance.ledger import ContactLedger
+from compliance.lists import ListReason, ListStore
+from compliance.model import AttemptOutcome, Decision
+from dialer.ari.client import AriClient
+from dialer.ari.errors import AriConflict, AriNotFound
+from dialer.ports import DialLead, FinishedRecording
+from dialer.runner import CampaignPlan, GateUnavailable
+from recordings.model import AttemptMeta
+from recordings.service import RecordingsService
+
+logger = logging.getLogger(__name__)
+
+# Errors that mean "the compliance store is not reachable" (not a business answer).
+IO_ERRORS: tuple[type[BaseException], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OperationalError,
+    DBAPIError,
+    OSError,
+    ConnectionError,
+)
+
+
+class AriCallControl:
+    """``CallControl`` over the typed ARI client."""
+
+    def __init__(self, client: AriClient, *, amd_context: str = "dialer-amd") -> None:
+        self.client = client
+        self.amd_context = amd_context
+
+    async def originate(
+        self,
+        *,
+        channel_id: str,
+        endpoint: str,
+        caller_id: str,
+        ring_timeout: int,
+        app_args: Sequence[str],
+        variables: dict[str, str],
+        amd: bool,
+    ) -> None:
+        if amd:
+            # The AMD pattern: run AMD() in the dialplan, which then hands the call
+            # to Stasis(dialer,amd,STATUS,CAUSE). The app is not subscribed to a
+            # channel originated into the dialplan, so subscribe at once (this races:
+            # early ringing events can be lost, README fact 17).
+            await self.client.originate(
+                endpoint,
+                channel_id=channel_id,
+                context=self.amd_context,
+                extension="s",
+                priority=1,
+                caller_id=caller_id,
+                timeout=ring_timeout,
+                variables=variables,
+            )
+            await self.client.subscribe(f"channel:{channel_id}")
+            return
+        await self.client.originate(
+            endpoint,
+            channel_id=channel_id,
+            app_args=app_args,
+            caller_id=caller_id,
+            timeout=ring_timeout,
+            variables=variables,
+        )
+
+    async def hangup(self, channel_id: str) -> None:
+        try:
+            await self.client.hangup(channel_id)
+        except AriNotFound:
+            pass  # already gone: what we wanted
+
+    async def ensure_bridge(self, bridge_id: str) -> None:
+        try:
+            await self.client.create_bridge(bridge_id, type="mixing")
+        except AriConflict:
+            pass  # it exists (a previous login of the same agent)
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        try:
+            await self.client.destroy_bridge(bridge_id)
+        except AriNotFound:
+            pass
+
+    async def add_to_bridge(self, bridge_id: str, channel_id: str) -> None:
+        await self.client.add_channel(bridge_id, channel_id)
+
+    async def record_bridge(self, bridge_id: str, name: str, fmt: str) -> None:
+        await self.client.record_bridge(bridge_id, name, format=fmt, if_exists="fail")
+
+    async def stop_recording(self, name: str) -> None:
+        try:
+            await self.client.stop_recording(name)
+        except AriNotFound:
+            pass  # already finished
+
+    async def play(self, channel_id: str, media: str, playback_id: str) -> None:
+        await self.client.play(channel_id, media, playback_id=playback_id)
+
+    async def channel_ids(self) -> set[str]:
+        return {c.id for c in await self.client.list_channels()}
+
+
+class GateAdapter:
+    """``Gate`` over ``compliance.gate.ComplianceGate``."""
+
+    def __init__(self, gate: ComplianceGate) -> None:
+        self.gate = gate
+
+    async def check_and_reserve(
+        self,
+        number: str,
+        campaign: str,
+        product: str,
+        at: datetime,
+        *,
+        attempt_id: str,
+        caller_id: str | None = None,
+        is_callback: bool = False,
+        dialled_number: str | None = None,
+        segment: str = "default",
+        assigned_at: datetime | None = None,
+    ) -> Decision:
+        # The gate looks the lead up itself (segment, assignment time).
+        try:
+            return await self.gate.check_and_reserve(
+                number,
+                campaign,
+                product,
+                at,
+                caller_id=caller_id,
+                is_callback=is_callback,
+                dialled_number=dialled_number,
+                attempt_id=attempt_id,
+            )
+        except IO_ERRORS as exc:
+            raise GateUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
+class LedgerAdapter:
+    def __init__(self, ledger: ContactLedger) -> None:
+        self.ledger = ledger
+
+    async def resolve(self, attempt_id: str, outcome: AttemptOutcome) -> None:
+        try:
+            await self.ledger.resolve(attempt_id, outcome)
+        except IO_ERRORS as exc:
+            raise GateUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    async def record_refusal(
+        self, number: str, campaign: str, product: str, at: datetime, attempt_id: str = ""
+    ) -> None:
+        await self.ledger.record_refusal(number, campaign, product, at, attempt_id)
+
+
+class DncAdapter:
+    def __init__(self, lists: ListStore, *, actor: str = "dialer") -> None:
+        self.lists = lists
+        self.actor = actor
+
+    async def add_do_not_call(self, number: str, reason: str, at: datetime) -> None:
+        await self.lists.add(
+            number,
+            ListReason.OPT_OUT,
+            source="dialer disposition",
+            actor=self.actor,
+            note=reason,
+            at=at,
+        )
+
+
+def dial_lead(lead: Lead) -> DialLead:
+    return DialLead(
+        lead_id=str(lead.id),
+        campaign=lead.campaign,
+        number=lead.number_key,
+        product=lead.product,
+        segment=lead.segment,
+        assigned_at=lead.assigned_at,
+        dialled_number=lead.dialled_number,
+        attempts=lead.attempts,
+        # A customer who called us first is called back from the number they dialled (A.5).
+        is_callback=lead.dialled_number is not None,
+    )
+
+
+class LeadAdapter:
+    """``LeadSource`` over ``compliance.leads.LeadStore``."""
+
+    def __init__(self, store: LeadStore, *, claimer: str = "dialer") -> None:
+        self.store = store
+        self.claimer = claimer
+
+    async def claim(self, campaign: str, now: datetime, limit: int) -> list[DialLead]:
+        try:
+            leads = await self.store.due_leads(campaign, now, limit, claimer=self.claimer)
+        except IO_ERRORS as exc:
+            raise GateUnavailable(f"lead store: {type(exc).__name__}: {exc}") from exc
+        return [dial_lead(lead) for lead in leads]
+
+    async def retry_at(
+        self,
+        lead: DialLead,
+        at: datetime | None,
+        reasons: Sequence[str],
+        *,
+        counted: bool,
+        now: datetime,
+    ) -> None:
+        await self.store.update_lead(
+            int(lead.lead_id),
+            status=LeadStatus.RETRY,
+            next_attempt_at=at or now,
+            reasons=list(reasons),
+            count_attempt=counted,
+            now=now,
+        )
+
+    async def callback_at(self, lead: DialLead, at: datetime, *, now: datetime) -> None:
+        await self.store.update_lead(
+            int(lead.lead_id),
+            status=LeadStatus.CALLBACK_DUE,
+            next_attempt_at=at,
+            reasons=["callback"],
+            count_attempt=True,
+            now=now,
+        )
+
+    async def finish(
+        self, lead: DialLead, reasons: Sequence[str], *, counted: bool, now: datetime
+    ) -> None:
+        await self.store.update_lead(
+            int(lead.lead_id),
+            status=LeadStatus.DONE,
+            next_attempt_at=None,
+            reasons=list(reasons),
+            count_attempt=counted,
+            now=now,
+        )
+
+    async def refuse(self, lead: DialLead, reasons: Sequence[str], *, now: datetime) -> None:
+        await self.store.update_lead(
+            int(lead.lead_id),
+            status=LeadStatus.REFUSED,
+            next_attempt_at=None,
+            reasons=list(reasons),
+            now=now,
+        )
+
+
+def campaign_plan(campaign: Campaign, tz: tzinfo | None = None) -> CampaignPlan:
+    """The runner's view of a campaign; ``tz`` (the policy's) enables the campaign's hours."""
+    spec = campaign.spec
+    hours = spec.hours
+
+    def allow(at: datetime) -> bool:
+        assert tz is not None
+        return hours.allows(at.astimezone(tz))
+
+    return CampaignPlan(
+        name=spec.name,
+        products=spec.products,
+        caller_id=spec.caller_id,
+        ring_timeout=spec.ring_timeout,
+        retry=dict(spec.retry),
+        pacing_method=spec.pacing_method,
+        pacing_params=dict(spec.pacing_params),
+        hours_allow=allow if tz is not None else None,
+    )
+
+
+class AriRecordingSource:
+    """``recordings.store.RecordingSource`` over ARI (``GET /recordings/stored/{name}/file``)."""
+
+    def __init__(self, client: AriClient) -> None:
+        self.client = client
+
+    async def fetch(self, name: str) -> AsyncIterator[bytes]:
+        try:
+            data = await self.client.get_stored_recording_file(name)
+        except AriNotFound as exc:
+            raise FileNotFoundError(f"Asterisk has no stored recording {name!r}") from exc
+        yield data
+
+
+class RecordingIndexSink:
+    """``RecordingSink`` over the recordings service: fetch the file from ARI and index it."""
+
+    def __init__(self, service: RecordingsService, source: AriRecordingSource) -> None:
+        self.service = service
+        self.source = source
+
+    async def recording_finished(self, rec: FinishedRecording) -> None:
+        meta = AttemptMeta(
+            number=rec.number,
+            started_at=rec.started_at,
+            attempt_id=rec.attempt_id,
+            campaign=rec.campaign,
+            agent=rec.agent_id or "",
+            duration_s=rec.duration,
+            format=rec.fmt,
+        )
+        await self.service.ingest_from_source(rec.name, meta, self.source)

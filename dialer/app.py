@@ -1,0 +1,279 @@
+"""The composition root: the only module that knows the concrete classes behind the ports.
+
+``open_stack`` wires ARI (client + events WebSocket), the compliance stores
+(gate, ledger, leads, lists, campaigns), the attempt log, the recordings index
+and the campaign runner. ``run_stack`` runs them with the right order of
+start-up (recover a crashed run, start the dispatcher, then the WebSocket,
+whose first reconcile hangs up what nobody owns) and shutdown (stop pacing,
+drain calls, close the socket, close the stores). ``serve`` adds the HTTP API,
+the FastAGI server and the recordings HTTP app for ``dialer serve``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from agi_scripts.app import AgiService
+from agi_scripts.app import AgiSettings as AgiAppSettings
+from agi_scripts.server import AgiServerConfig
+from compliance.campaigns import CampaignState
+from compliance.gate import ComplianceStores, open_compliance
+from compliance.policy import Policy, default_policy, load_policy
+from dialer.adapters import (
+    AriCallControl,
+    AriRecordingSource,
+    DncAdapter,
+    GateAdapter,
+    LeadAdapter,
+    LedgerAdapter,
+    RecordingIndexSink,
+    campaign_plan,
+)
+from dialer.ari.client import AriClient
+from dialer.ari.errors import AriError, AriUnauthorized
+from dialer.ari.ws import AriEvents
+from dialer.attempts import AttemptLog
+from dialer.config import Settings
+from dialer.http_api import make_api_app
+from dialer.ports import CallControl, Clock, SystemClock
+from dialer.runner import InboundPolicy, Runner, RunnerConfig
+from recordings.config import RecordingsConfig
+from recordings.http import make_recordings_app
+from recordings.pii import NumberKeyError, NumberKeys
+from recordings.schema import open_engine as open_recordings_engine
+from recordings.service import RecordingsService
+from recordings.store import FileStore
+
+logger = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """The dialer cannot start (ARI unreachable or refusing us, bad store URL): exit 3."""
+
+
+async def check_ari(client: AriClient) -> str:
+    """Fail fast with a clear message when ARI is wrong; returns the Asterisk version."""
+    try:
+        info = await client.asterisk_info()
+    except AriUnauthorized as exc:
+        raise StartupError(
+            f"ARI at {client.base_url} refused user {client.username!r}: check ari.username "
+            "and ari.password (DIALER__ARI__PASSWORD)"
+        ) from exc
+    except AriError as exc:
+        raise StartupError(f"cannot reach ARI at {client.base_url}: {exc}") from exc
+    return info.version
+
+
+def runner_config(settings: Settings) -> RunnerConfig:
+    d = settings.dialer
+    return RunnerConfig(
+        customer_endpoint=d.customer_endpoint,
+        agent_endpoint=d.agent_endpoint,
+        app=settings.ari.app,
+        connect_limit=d.connect_limit,
+        wrapup_limit=d.wrapup_limit,
+        abandon_media=d.abandon_media,
+        amd=d.amd,
+        inbound_policy=InboundPolicy(d.inbound_policy),
+        claimer=d.claimer,
+    )
+
+
+@dataclass
+class DialerStack:
+    settings: Settings
+    client: AriClient
+    events: AriEvents
+    stores: ComplianceStores
+    attempts: AttemptLog
+    runner: Runner
+    policy: Policy
+    recordings: RecordingsService | None = None
+    _engines: list[AsyncEngine] = field(default_factory=list)
+
+    async def load_campaign(self, name: str) -> None:
+        campaign = await self.stores.campaigns.get(name)
+        self.runner.add_campaign(campaign_plan(campaign, self.policy.tz))
+        if campaign.state is CampaignState.RUNNING:
+            self.runner.start_dialling(name)
+
+    async def load_all_campaigns(self) -> None:
+        for campaign in await self.stores.campaigns.list_all():
+            if campaign.state is not CampaignState.STOPPED:
+                await self.load_campaign(campaign.name)
+
+    async def close(self) -> None:
+        await self.events.stop()
+        await self.client.close()
+        await self.stores.close()
+        for engine in self._engines:
+            await engine.dispose()
+
+
+async def open_stack(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    config: RunnerConfig | None = None,
+    policy: Policy | None = None,
+    control: CallControl | None = None,
+    with_recordings: bool = True,
+) -> DialerStack:
+    """Open every part; on any failure, close what was opened and raise ``StartupError``."""
+    client = AriClient(
+        settings.ari.url, settings.ari.username, settings.ari.password, app=settings.ari.app
+    )
+    try:
+        version = await check_ari(client)
+        logger.info("ARI at %s: Asterisk %s", settings.ari.url, version)
+        pol = policy or (
+            load_policy(settings.dialer.policy) if settings.dialer.policy else default_policy()
+        )
+        try:
+            stores = await open_compliance(
+                settings.database.url,
+                pol,
+                schema=settings.database.schema or None,
+                redis_url=settings.redis.url or None,
+                redis_prefix=settings.redis.prefix,
+            )
+        except (OSError, ValueError) as exc:
+            raise StartupError(
+                f"cannot open the database {settings.database.url!r}: {exc}"
+            ) from exc
+    except BaseException:
+        await client.close()
+        raise
+    attempts = AttemptLog(stores.engine)
+    await attempts.create_schema()
+    engines: list[AsyncEngine] = []
+    sink = None
+    service = None
+    if with_recordings and settings.recordings.enabled:
+        service, rec_engine = await _open_recordings(settings)
+        if rec_engine is not None:
+            engines.append(rec_engine)
+        if service is not None:
+            sink = RecordingIndexSink(service, AriRecordingSource(client))
+    runner = Runner(
+        control=control or AriCallControl(client),
+        gate=GateAdapter(stores.gate),
+        ledger=LedgerAdapter(stores.ledger),
+        leads=LeadAdapter(stores.leads, claimer=settings.dialer.claimer),
+        dnc=DncAdapter(stores.lists),
+        attempts=attempts,
+        clock=clock or SystemClock(),
+        recordings=sink,
+        config=config or runner_config(settings),
+    )
+    events = AriEvents(client, apps=[settings.ari.app], reconcile=runner.reconcile)
+    events.on_any(runner.handle_event)
+    return DialerStack(settings, client, events, stores, attempts, runner, pol, service, engines)
+
+
+async def _open_recordings(
+    settings: Settings,
+) -> tuple[RecordingsService | None, AsyncEngine | None]:
+    """The recordings index, when its secret is configured (``DIALER_NUMBER_KEY``)."""
+    try:
+        keys = NumberKeys.from_env()
+    except NumberKeyError as exc:
+        logger.warning("recordings index disabled: %s", exc)
+        return None, None
+    config = RecordingsConfig.from_env(
+        db_url=settings.database.url, store_dir=settings.recordings.root
+    )
+    engine = await open_recordings_engine(config.db_url, schema=settings.database.schema or None)
+    await asyncio.to_thread(Path(config.store_dir).mkdir, parents=True, exist_ok=True)
+    return RecordingsService(engine, FileStore(config.store_dir), keys, config=config), engine
+
+
+@contextlib.asynccontextmanager
+async def running(
+    stack: DialerStack, *, burst: bool = False, recover: bool = True
+) -> AsyncIterator[asyncio.Task[None]]:
+    """Run the runner and the events socket; on exit: stop pacing, drain calls, close the socket."""
+    if recover:
+        await stack.runner.recover()
+    task = asyncio.create_task(stack.runner.run(burst=burst), name="dialer-runner")
+    try:
+        stack.events.start()
+        await stack.events.wait_connected(10.0)
+        yield task
+    finally:
+        await stack.runner.stop()
+        try:
+            await task
+        finally:
+            await stack.events.stop()
+
+
+async def serve(settings: Settings) -> int:
+    """``dialer serve``: ARI app + HTTP API + FastAGI + recordings, until SIGTERM/SIGINT."""
+    stack = await open_stack(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    agi: AgiService | None = None
+    site_runner: web.AppRunner | None = None
+    try:
+        await stack.load_all_campaigns()
+        app = make_api_app(stack, token=settings.http.token)
+        if stack.recordings is not None:
+            app.add_subapp("/api/recordings/", make_recordings_app(stack.recordings))
+        if settings.agi.enabled:
+            agi = await _start_agi(settings, stack)
+        site_runner = web.AppRunner(app)
+        await site_runner.setup()
+        site = web.TCPSite(site_runner, settings.http.host, settings.http.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise StartupError(
+                f"cannot listen on {settings.http.host}:{settings.http.port}: {exc}"
+            ) from exc
+        logger.info(
+            "dialer serving: HTTP %s:%d, ARI app %r",
+            settings.http.host,
+            settings.http.port,
+            settings.ari.app,
+        )
+        async with running(stack):
+            await stop.wait()
+            logger.info("dialer: stopping (no new calls; draining live calls)")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        if site_runner is not None:
+            await site_runner.cleanup()
+        if agi is not None:
+            await agi.stop()
+        await stack.close()
+    return 0
+
+
+async def _start_agi(settings: Settings, stack: DialerStack) -> AgiService:
+    """The FastAGI server (dialplan checks), sharing the dialer's compliance gate."""
+    agi_settings = AgiAppSettings(
+        server=AgiServerConfig(host=settings.agi.host, port=settings.agi.port),
+        db_url=settings.database.url,
+        db_schema=settings.database.schema or None,
+        redis_url=settings.redis.url or None,
+    )
+    try:
+        return await AgiService.start(agi_settings, gate=stack.stores.gate, policy=stack.policy)
+    except OSError as exc:
+        raise StartupError(
+            f"cannot start the FastAGI server on {settings.agi.host}:{settings.agi.port}: {exc}"
+        ) from exc

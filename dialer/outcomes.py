@@ -1,0 +1,230 @@
+"""How a dial attempt ended: ARI ``Dial.dialstatus``, Q.850 causes and AMDSTATUS -> outcome.
+
+Pure: no I/O. Built from the real Asterisk 22 captures in
+``asterisk-reference/`` (README, "Behaviour a simulator must reproduce"):
+
+* ``Dial.dialstatus`` is the authority. The final values are ANSWER, BUSY,
+  CONGESTION and NOANSWER. NOANSWER covers three different things: a remote
+  reject (Q.850 21), an unallocated number (Q.850 1) and the dialer's own
+  DELETE of a ringing channel; the non-soft ``ChannelHangupRequest`` on ``;1``
+  carries the real cause that tells them apart.
+* ``ChannelDestroyed.cause`` of the ``;1`` half is 0 ("Unknown") for busy and
+  congestion, and can be 0 even after a normal answered call, so it is only a
+  fallback when no final Dial event came.
+* When the originate ``timeout`` expires there is NO final Dial event; the
+  channel is destroyed with cause 19 -> no answer.
+* A context or extension that does not exist gives no Dial event at all and
+  ``ChannelDestroyed`` cause 0 -> the call never reached the network (failed).
+* ``ChannelHangupRequest`` with ``soft: true`` carries Asterisk's soft-hangup
+  flag (32 explicit, 16 dialplan ended), not a Q.850 cause: never read it as one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+
+from compliance.model import AttemptOutcome
+
+
+class Q850(IntEnum):
+    """The Q.850 causes the dialer distinguishes."""
+
+    UNKNOWN = 0  # what ARI puts in ChannelDestroyed for busy / congestion on ;1
+    UNALLOCATED = 1
+    NO_ROUTE_TRANSIT_NET = 2
+    NO_ROUTE_DESTINATION = 3
+    NORMAL_CLEARING = 16
+    USER_BUSY = 17
+    NO_USER_RESPONSE = 18
+    NO_ANSWER = 19
+    SUBSCRIBER_ABSENT = 20
+    CALL_REJECTED = 21
+    NUMBER_CHANGED = 22
+    DESTINATION_OUT_OF_ORDER = 27
+    INVALID_NUMBER_FORMAT = 28
+    NORMAL_UNSPECIFIED = 31
+    NORMAL_CIRCUIT_CONGESTION = 34
+    NETWORK_OUT_OF_ORDER = 38
+    TEMPORARY_FAILURE = 41
+    SWITCH_CONGESTION = 42
+
+
+class DialStatus(StrEnum):
+    """``Dial.dialstatus`` values as ARI sends them, verbatim."""
+
+    DIALING = ""
+    RINGING = "RINGING"
+    PROGRESS = "PROGRESS"
+    ANSWER = "ANSWER"
+    BUSY = "BUSY"
+    CONGESTION = "CONGESTION"
+    NOANSWER = "NOANSWER"
+    CANCEL = "CANCEL"
+    CHANUNAVAIL = "CHANUNAVAIL"
+    DONTCALL = "DONTCALL"
+    TORTURE = "TORTURE"
+    INVALIDARGS = "INVALIDARGS"
+
+
+FINAL_DIAL_STATUSES = frozenset(
+    {
+        DialStatus.ANSWER,
+        DialStatus.BUSY,
+        DialStatus.CONGESTION,
+        DialStatus.NOANSWER,
+        DialStatus.CANCEL,
+        DialStatus.CHANUNAVAIL,
+        DialStatus.DONTCALL,
+        DialStatus.TORTURE,
+        DialStatus.INVALIDARGS,
+    }
+)
+
+
+class AmdStatus(StrEnum):
+    """``AMDSTATUS`` as set by Asterisk's AMD() application."""
+
+    HUMAN = "HUMAN"
+    MACHINE = "MACHINE"
+    NOTSURE = "NOTSURE"
+    HANGUP = "HANGUP"
+
+
+class DialOutcome(StrEnum):
+    """The dialer's own, finer view of a dial phase (retry rules need it).
+
+    ``ledger_outcome`` folds it onto the ledger's ``AttemptOutcome``.
+    """
+
+    ANSWERED = "answered"
+    MACHINE = "machine"
+    BUSY = "busy"
+    CONGESTION = "congestion"
+    NO_ANSWER = "no_answer"
+    REJECTED = "rejected"
+    UNALLOCATED = "unallocated"  # the number does not exist: never retry
+    FAILED = "failed"  # never reached the network
+    CANCELLED = "cancelled"  # reserved, never originated
+
+
+_LEDGER: dict[DialOutcome, AttemptOutcome] = {
+    DialOutcome.ANSWERED: AttemptOutcome.ANSWERED,
+    DialOutcome.MACHINE: AttemptOutcome.MACHINE,
+    DialOutcome.BUSY: AttemptOutcome.BUSY,
+    DialOutcome.CONGESTION: AttemptOutcome.CONGESTION,
+    DialOutcome.NO_ANSWER: AttemptOutcome.NO_ANSWER,
+    DialOutcome.REJECTED: AttemptOutcome.REJECTED,
+    # The far end answered the setup with "no such number": the attempt reached
+    # the network, so it counts like a rejected call for the caps.
+    DialOutcome.UNALLOCATED: AttemptOutcome.REJECTED,
+    DialOutcome.FAILED: AttemptOutcome.FAILED,
+    DialOutcome.CANCELLED: AttemptOutcome.CANCELLED,
+}
+
+
+def ledger_outcome(outcome: DialOutcome) -> AttemptOutcome:
+    """The ledger's outcome for a dialer outcome."""
+    return _LEDGER[outcome]
+
+
+_CAUSE_OUTCOME: dict[int, DialOutcome] = {
+    Q850.UNALLOCATED: DialOutcome.UNALLOCATED,
+    Q850.NO_ROUTE_TRANSIT_NET: DialOutcome.UNALLOCATED,
+    Q850.NO_ROUTE_DESTINATION: DialOutcome.UNALLOCATED,
+    Q850.NUMBER_CHANGED: DialOutcome.UNALLOCATED,
+    Q850.INVALID_NUMBER_FORMAT: DialOutcome.UNALLOCATED,
+    Q850.USER_BUSY: DialOutcome.BUSY,
+    Q850.NO_USER_RESPONSE: DialOutcome.NO_ANSWER,
+    Q850.NO_ANSWER: DialOutcome.NO_ANSWER,
+    Q850.SUBSCRIBER_ABSENT: DialOutcome.NO_ANSWER,
+    Q850.CALL_REJECTED: DialOutcome.REJECTED,
+    Q850.DESTINATION_OUT_OF_ORDER: DialOutcome.CONGESTION,
+    Q850.NORMAL_CIRCUIT_CONGESTION: DialOutcome.CONGESTION,
+    Q850.NETWORK_OUT_OF_ORDER: DialOutcome.CONGESTION,
+    Q850.TEMPORARY_FAILURE: DialOutcome.CONGESTION,
+    Q850.SWITCH_CONGESTION: DialOutcome.CONGESTION,
+}
+
+
+def outcome_from_cause(cause: int | None) -> DialOutcome | None:
+    """The outcome a Q.850 cause alone implies before answer, or None when it says nothing."""
+    if cause is None:
+        return None
+    return _CAUSE_OUTCOME.get(cause)
+
+
+@dataclass(frozen=True, slots=True)
+class DialEvidence:
+    """What was seen of one originated channel before it was answered or destroyed.
+
+    ``final_dialstatus`` is the last final ``Dial.dialstatus`` for our ``;1``
+    channel (None when none came); ``saw_dial`` says whether any Dial event came
+    at all; ``hangup_cause`` is the Q.850 cause of the last NON-soft
+    ``ChannelHangupRequest`` on ``;1``; ``destroyed_cause`` the cause of its
+    ``ChannelDestroyed``; ``cancelled_by_us`` is True when the dialer itself
+    DELETEd the channel while it was ringing.
+    """
+
+    final_dialstatus: str | None = None
+    saw_dial: bool = False
+    hangup_cause: int | None = None
+    destroyed_cause: int | None = None
+    cancelled_by_us: bool = False
+
+
+def classify_dial(ev: DialEvidence) -> DialOutcome:
+    """The outcome of a dial phase that ended without the call being answered into the app
+    (or the ANSWERED outcome when the final Dial status says so)."""
+    status = ev.final_dialstatus
+    if status == DialStatus.ANSWER:
+        return DialOutcome.ANSWERED
+    if status == DialStatus.BUSY:
+        return DialOutcome.BUSY
+    if status in (DialStatus.CONGESTION, DialStatus.CHANUNAVAIL):
+        return DialOutcome.CONGESTION
+    if status == DialStatus.NOANSWER:
+        # NOANSWER is also what a reject, an unallocated number and our own DELETE give.
+        if ev.cancelled_by_us:
+            return DialOutcome.NO_ANSWER
+        by_cause = outcome_from_cause(ev.hangup_cause) or outcome_from_cause(ev.destroyed_cause)
+        if by_cause in (DialOutcome.REJECTED, DialOutcome.UNALLOCATED):
+            return by_cause
+        return DialOutcome.NO_ANSWER
+    if status in (DialStatus.CANCEL, DialStatus.DONTCALL, DialStatus.TORTURE):
+        return DialOutcome.NO_ANSWER
+    if status == DialStatus.INVALIDARGS:
+        return DialOutcome.FAILED
+    # No final Dial event.
+    if not ev.saw_dial:
+        # No Dial at all: the dialplan never dialled (no such context/extension),
+        # unless a real cause says the network answered.
+        by_cause = outcome_from_cause(ev.hangup_cause)
+        return by_cause if by_cause is not None else DialOutcome.FAILED
+    if ev.cancelled_by_us:
+        return DialOutcome.NO_ANSWER
+    # Originate timeout: cause 19 and no final Dial.
+    by_cause = outcome_from_cause(ev.hangup_cause) or outcome_from_cause(ev.destroyed_cause)
+    return by_cause if by_cause is not None else DialOutcome.NO_ANSWER
+
+
+def outcome_from_amd(status: str) -> DialOutcome:
+    """AMDSTATUS -> outcome. NOTSURE is treated as a person (never drop a human);
+    HANGUP means a person or machine answered and hung up during detection."""
+    try:
+        amd = AmdStatus(status.upper())
+    except ValueError:
+        return DialOutcome.ANSWERED
+    return DialOutcome.MACHINE if amd is AmdStatus.MACHINE else DialOutcome.ANSWERED
+
+
+def is_final_dialstatus(status: str) -> bool:
+    return status in FINAL_DIAL_STATUSES
+
+
+def hangup_request_cause(cause: int | None, soft: bool | None) -> int | None:
+    """The Q.850 cause of a ``ChannelHangupRequest``, or None for a soft request
+    (whose ``cause`` is a soft-hangup flag: 32 explicit, 16 dialplan ended)."""
+    if soft:
+        return None
+    return cause

@@ -1,0 +1,174 @@
+"""The ports the campaign runner talks through (``typing.Protocol``), and its clock.
+
+Only ``dialer.app`` (the composition root) knows the concrete classes behind
+them: the ARI client, the compliance gate and stores, the recording index.
+Tests plug in the real adapters against the simulated PBX and real databases.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from compliance.model import AttemptOutcome, Decision
+
+
+class CallControl(Protocol):
+    """The ARI requests the runner needs. Failures raise ``dialer.ari.errors.AriError``
+    (its ``status`` is the HTTP status, None when no answer came)."""
+
+    async def originate(
+        self,
+        *,
+        channel_id: str,
+        endpoint: str,
+        caller_id: str,
+        ring_timeout: int,
+        app_args: Sequence[str],
+        variables: dict[str, str],
+        amd: bool,
+    ) -> None: ...
+
+    async def hangup(self, channel_id: str) -> None:
+        """Hang up; a channel that is already gone is not an error."""
+
+    async def ensure_bridge(self, bridge_id: str) -> None: ...
+
+    async def destroy_bridge(self, bridge_id: str) -> None: ...
+
+    async def add_to_bridge(self, bridge_id: str, channel_id: str) -> None: ...
+
+    async def record_bridge(self, bridge_id: str, name: str, fmt: str) -> None: ...
+
+    async def stop_recording(self, name: str) -> None:
+        """Stop a live recording; one that already finished is not an error."""
+
+    async def play(self, channel_id: str, media: str, playback_id: str) -> None: ...
+
+    async def channel_ids(self) -> set[str]:
+        """Ids of every channel Asterisk has now (``GET /channels``)."""
+
+
+class Gate(Protocol):
+    """The compliance gate: atomic check-and-reserve of one attempt."""
+
+    async def check_and_reserve(
+        self,
+        number: str,
+        campaign: str,
+        product: str,
+        at: datetime,
+        *,
+        attempt_id: str,
+        caller_id: str | None = None,
+        is_callback: bool = False,
+        dialled_number: str | None = None,
+        segment: str = "default",
+        assigned_at: datetime | None = None,
+    ) -> Decision: ...
+
+
+class Ledger(Protocol):
+    async def resolve(self, attempt_id: str, outcome: AttemptOutcome) -> None: ...
+
+    async def record_refusal(
+        self, number: str, campaign: str, product: str, at: datetime, attempt_id: str = ""
+    ) -> None: ...
+
+
+class DncList(Protocol):
+    async def add_do_not_call(self, number: str, reason: str, at: datetime) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DialLead:
+    """A claimed lead, as the runner needs it."""
+
+    lead_id: str
+    campaign: str
+    number: str
+    product: str
+    segment: str
+    assigned_at: datetime | None
+    dialled_number: str | None
+    attempts: int
+    is_callback: bool = False
+
+
+class LeadSource(Protocol):
+    async def claim(self, campaign: str, now: datetime, limit: int) -> list[DialLead]: ...
+
+    async def retry_at(
+        self,
+        lead: DialLead,
+        at: datetime | None,
+        reasons: Sequence[str],
+        *,
+        counted: bool,
+        now: datetime,
+    ) -> None:
+        """Due again at ``at`` (None: now)."""
+
+    async def callback_at(self, lead: DialLead, at: datetime, *, now: datetime) -> None: ...
+
+    async def finish(
+        self, lead: DialLead, reasons: Sequence[str], *, counted: bool, now: datetime
+    ) -> None:
+        """Closed: done (talked, retries exhausted...)."""
+
+    async def refuse(self, lead: DialLead, reasons: Sequence[str], *, now: datetime) -> None:
+        """Never to be dialled (gate refusal without retry, do-not-call, wrong number)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedRecording:
+    attempt_id: str
+    name: str
+    fmt: str
+    duration: float | None
+    campaign: str
+    number: str
+    agent_id: str | None
+    started_at: datetime
+    ended_at: datetime
+
+
+class RecordingSink(Protocol):
+    async def recording_finished(self, rec: FinishedRecording) -> None: ...
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Monotonic seconds (timers, the pacer)."""
+
+    def wall(self) -> datetime:
+        """Timezone-aware wall-clock time (the gate, the ledger, the leads)."""
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.monotonic()
+
+    def wall(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class ShiftedClock:
+    """The system clock moved to a given wall time (demo and tests: inside calling hours),
+    advancing at ``rate`` wall seconds per real second."""
+
+    def __init__(self, start: datetime, rate: float = 1.0) -> None:
+        if start.tzinfo is None:
+            raise ValueError("ShiftedClock needs a timezone-aware start time")
+        self._start = start
+        self._t0 = time.monotonic()
+        self._rate = rate
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def wall(self) -> datetime:
+        return self._start + timedelta(seconds=(time.monotonic() - self._t0) * self._rate)

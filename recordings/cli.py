@@ -1,0 +1,494 @@
+"""``dialer recordings|complaint|user|audit``: the command line of the recordings area.
+
+Every command takes ``--db URL`` (default ``$DIALER_DB_URL`` or SQLite
+``var/dialer.sqlite3``) and ``--store DIR`` (default ``$DIALER_RECORDINGS_DIR``
+or ``var/recordings``); ``DIALER_NUMBER_KEY`` must be set. The CLI acts as
+``cli:<login>`` (``--actor`` to name the person); searches and exports need
+``--reason`` and are audited like API calls. Numbers are printed masked.
+Exit codes follow ``dialer.cli``: 1 when ``verify`` finds problems.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+
+from recordings import audit
+from recordings.bundle import verify_bundle
+from recordings.config import ConfigError, RecordingsConfig
+from recordings.model import (
+    AttemptMeta,
+    ComplaintChannel,
+    ComplaintStatus,
+    Judgement,
+    Origin,
+    Problem,
+    Role,
+    SearchQuery,
+)
+from recordings.naming import BadName, check_ident
+from recordings.pii import NumberKeyError, NumberKeys, mask
+from recordings.schema import open_engine
+from recordings.service import (
+    Principal,
+    RecordingsError,
+    RecordingsService,
+    complaint_public,
+    recording_public,
+)
+from recordings.store import FileStore
+
+EXIT_OK, EXIT_NO, EXIT_UNAVAILABLE = 0, 1, 3
+
+
+def _user_error(message: str) -> Exception:
+    from dialer.cli import UserError
+
+    return UserError(message)
+
+
+def _actor(args: argparse.Namespace, role: Role) -> Principal:
+    name = args.actor or f"cli:{getpass.getuser()}"
+    try:
+        check_ident(name.replace("cli:", "cli-", 1), "actor")
+    except BadName as exc:
+        raise _user_error(str(exc)) from exc
+    return Principal(name, role)
+
+
+@asynccontextmanager
+async def open_service(
+    args: argparse.Namespace, *, blacklist: bool = False
+) -> AsyncIterator[RecordingsService]:
+    """Build the service from the CLI options and the environment; dispose it afterwards."""
+    try:
+        config = RecordingsConfig.from_env(db_url=args.db, store_dir=args.store)
+        keys = NumberKeys.from_env()
+    except (ConfigError, NumberKeyError) as exc:
+        raise _user_error(str(exc)) from exc
+    engine = await open_engine(config.db_url, schema=config.db_schema)
+    list_engine = None
+    try:
+        black = None
+        if blacklist:
+            from compliance.lists import ListStore
+            from compliance.tables import open_engine as open_compliance_engine
+            from recordings.blacklist import ListStoreBlacklist
+
+            list_engine = await open_compliance_engine(config.db_url, schema=config.db_schema)
+            black = ListStoreBlacklist(ListStore(list_engine))
+        store = FileStore(config.store_dir)
+        yield RecordingsService(engine, store, keys, config=config, blacklist=black)
+    finally:
+        await engine.dispose()
+        if list_engine is not None:
+            await list_engine.dispose()
+
+
+def _time(value: str, what: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise _user_error(f"{what}: {value!r} is not an ISO 8601 time") from exc
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _print_problems(what: str, checked: int | None, problems: list[Problem]) -> int:
+    for p in problems:
+        print(f"{p.kind:8} {p.where}: {p.message}")
+    counted = "" if checked is None else f"{checked} checked, "
+    print(f"{what}: {counted}{len(problems)} problem(s)")
+    return EXIT_NO if problems else EXIT_OK
+
+
+def _run(coro_fn: Any) -> Any:
+    """Wrap a command: map service errors to UserError (exit 2), unreachable DB to exit 3."""
+
+    async def handler(args: argparse.Namespace) -> int:
+        try:
+            result: int = await coro_fn(args)
+            return result
+        except (RecordingsError, BadName) as exc:
+            raise _user_error(str(exc)) from exc
+        except (OperationalError, OSError) as exc:
+            print(f"dialer {args.command}: unavailable: {exc}", file=sys.stderr)
+            return EXIT_UNAVAILABLE
+
+    return handler
+
+
+# --- recordings ------------------------------------------------------------------------------
+
+
+async def cmd_ingest(args: argparse.Namespace) -> int:
+    meta = AttemptMeta(
+        number=args.number,
+        started_at=_time(args.started_at, "--started-at"),
+        attempt_id=args.attempt,
+        campaign=args.campaign,
+        agent=args.agent,
+        duration_s=args.duration,
+        format=args.format,
+        origin=Origin(args.origin),
+    )
+    async with open_service(args) as service:
+        rec = await service.ingest(args.name, meta, args.file, actor=_actor(args, Role.ADMIN))
+    print(json.dumps(recording_public(rec), sort_keys=True))
+    return EXIT_OK
+
+
+async def cmd_search(args: argparse.Namespace) -> int:
+    async with open_service(args) as service:
+        number_hmac = service.number_digest(args.number) if args.number else None
+        query = SearchQuery(
+            number_hmac=number_hmac,
+            since=_time(args.since, "--from") if args.since else None,
+            until=_time(args.until, "--to") if args.until else None,
+            agent=check_ident(args.agent, "agent") if args.agent else None,
+            campaign=check_ident(args.campaign, "campaign") if args.campaign else None,
+            complaint_id=args.complaint,
+            limit=args.limit,
+        )
+        shown = {
+            k: v
+            for k, v in {
+                "number": mask(args.number) if args.number else None,
+                "from": args.since,
+                "to": args.until,
+                "agent": args.agent,
+                "campaign": args.campaign,
+                "complaint": args.complaint,
+            }.items()
+            if v is not None
+        }
+        page = await service.search(
+            _actor(args, Role.COMPLIANCE), query, reason=args.reason, filters=shown
+        )
+    for rec in page.items:
+        print(json.dumps(recording_public(rec), sort_keys=True))
+    print(
+        f"{len(page.items)} recording(s){' (more: narrow the search)' if page.next_cursor else ''}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+async def cmd_verify(args: argparse.Namespace) -> int:
+    async with open_service(args) as service:
+        checked, problems = await service.verify_store()
+    return _print_problems("recordings verify", checked, problems)
+
+
+async def cmd_verify_bundle(args: argparse.Namespace) -> int:
+    path = Path(args.bundle)
+    problems = await asyncio.to_thread(verify_bundle, path)
+    return _print_problems(f"bundle {path.name}", None, problems)
+
+
+async def cmd_purge(args: argparse.Namespace) -> int:
+    async with open_service(args) as service:
+        result = await service.purge(
+            _actor(args, Role.ADMIN),
+            now=_time(args.now, "--now") if args.now else None,
+            dry_run=args.dry_run,
+        )
+    for name in result.purged:
+        print(("would purge " if args.dry_run else "purged ") + name)
+    print(
+        f"{len(result.purged)} recording(s) {'due' if args.dry_run else 'purged'}, "
+        f"{result.files_removed} file(s) removed, "
+        f"{result.held_skipped} past retention kept on legal hold"
+    )
+    return EXIT_OK
+
+
+async def cmd_export(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    role = Role.SUPERVISOR if args.masked else Role.COMPLIANCE
+    async with open_service(args) as service:
+        info = await service.export_bundle(
+            _actor(args, role), args.complaint_id, out, reason=args.reason
+        )
+    print(f"{info.path}: {info.files} files, {info.size} bytes, sha256 {info.sha256}")
+    return EXIT_OK
+
+
+async def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from recordings.http import make_standalone_app
+
+    async with open_service(args, blacklist=True) as service:
+        runner = web.AppRunner(make_standalone_app(service))
+        await runner.setup()
+        site = web.TCPSite(runner, args.host, args.port)
+        await site.start()
+        print(f"recordings API on http://{args.host}:{args.port}/api/recordings", file=sys.stderr)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+    return EXIT_OK
+
+
+# --- complaints ------------------------------------------------------------------------------
+
+
+async def cmd_complaint_register(args: argparse.Namespace) -> int:
+    async with open_service(args, blacklist=True) as service:
+        case = await service.register_complaint(
+            _actor(args, Role.COMPLIANCE),
+            args.number,
+            ComplaintChannel(args.channel),
+            args.text,
+            received_at=_time(args.received_at, "--received-at") if args.received_at else None,
+        )
+    print(json.dumps(complaint_public(case), sort_keys=True))
+    return EXIT_OK
+
+
+async def cmd_complaint_judge(args: argparse.Namespace) -> int:
+    try:
+        refund = None if args.refund is None else Decimal(args.refund)
+    except InvalidOperation as exc:
+        raise _user_error(f"--refund {args.refund!r} is not an amount") from exc
+    judgement = Judgement(
+        company_at_fault=args.at_fault,
+        note=args.note,
+        penalty_note=args.penalty,
+        order_cancelled=args.cancel_order,
+        refund=refund,
+        reply=args.reply,
+    )
+    async with open_service(args) as service:
+        case = await service.judge(_actor(args, Role.COMPLIANCE), args.id, judgement)
+    print(json.dumps(complaint_public(case), sort_keys=True))
+    return EXIT_OK
+
+
+async def cmd_complaint_close(args: argparse.Namespace) -> int:
+    async with open_service(args) as service:
+        case = await service.close(_actor(args, Role.COMPLIANCE), args.id, reply=args.reply)
+    print(json.dumps(complaint_public(case), sort_keys=True))
+    return EXIT_OK
+
+
+async def cmd_complaint_list(args: argparse.Namespace) -> int:
+    async with open_service(args) as service:
+        cases = await service.list_complaints(
+            status=ComplaintStatus(args.status) if args.status else None
+        )
+    for c in cases:
+        fault = (
+            "-"
+            if c.judgement is None
+            else ("at fault" if c.judgement.company_at_fault else "not at fault")
+        )
+        print(
+            f"{c.id:6} {c.status.value:6} {c.number_masked:14} {c.channel.value:6} "
+            f"{c.received_at:%Y-%m-%d} {fault:12} {len(c.recording_ids)} recording(s)"
+        )
+    print(f"{len(cases)} complaint(s)", file=sys.stderr)
+    return EXIT_OK
+
+
+async def cmd_complaint_report(args: argparse.Namespace) -> int:
+    async with open_service(args) as service:
+        r = await service.report(
+            since=_time(args.since, "--from") if args.since else None,
+            until=_time(args.until, "--to") if args.until else None,
+        )
+    print(f"complaints {args.since or 'start'} .. {args.until or 'now'}")
+    print(f"  total {r.total}: open {r.open}, closed {r.closed}")
+    print(f"  company at fault {r.at_fault}, not at fault {r.not_at_fault}")
+    print(f"  orders cancelled {r.orders_cancelled}, refunds {r.refunds_total}")
+    print("  by channel: " + ", ".join(f"{k} {v}" for k, v in sorted(r.by_channel.items())))
+    return EXIT_OK
+
+
+# --- users and audit -------------------------------------------------------------------------
+
+
+async def cmd_user_add(args: argparse.Namespace) -> int:
+    async with open_service(args) as service:
+        user = await service.add_user(
+            _actor(args, Role.ADMIN), args.name, Role(args.role), agent_id=args.agent_id
+        )
+    print(
+        f"user {user.name} ({user.role.value}"
+        f"{', agent ' + user.agent_id if user.agent_id else ''}) added"
+    )
+    return EXIT_OK
+
+
+async def cmd_user_token(args: argparse.Namespace) -> int:
+    async with open_service(args) as service:
+        tid, token = await service.issue_token(
+            _actor(args, Role.ADMIN), args.name, label=args.label
+        )
+    print(f"token {tid} for {args.name} (shown once, only its SHA-256 is stored):", file=sys.stderr)
+    print(token)
+    return EXIT_OK
+
+
+async def cmd_user_revoke(args: argparse.Namespace) -> int:
+    async with open_service(args) as service:
+        await service.revoke_token(_actor(args, Role.ADMIN), args.token_id)
+    print(f"token {args.token_id} revoked")
+    return EXIT_OK
+
+
+async def cmd_audit_verify(args: argparse.Namespace) -> int:
+    async with open_service(args) as service:
+        problems = await audit.verify(service.engine)
+        last = await audit.head(service.engine)
+    if last is not None:
+        print(f"chain head: seq {last[0]} hash {last[1]} (keep it elsewhere to detect truncation)")
+    return _print_problems("audit verify", None, problems)
+
+
+async def cmd_audit_show(args: argparse.Namespace) -> int:
+    async with open_service(args) as service:
+        entries = await audit.tail(service.engine, args.limit)
+    for e in entries:
+        print(
+            f"{e.seq:8} {e.at:%Y-%m-%d %H:%M:%S} {e.outcome.value:6} {e.actor:20} {e.action:22} "
+            f"{e.target} reason={e.reason!r} {e.detail}"
+        )
+    return EXIT_OK
+
+
+# --- parser ----------------------------------------------------------------------------------
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--db", default=None, help="SQL URL (default $DIALER_DB_URL or sqlite var/dialer.sqlite3)"
+    )
+    p.add_argument(
+        "--store",
+        default=None,
+        help="recording store (default $DIALER_RECORDINGS_DIR or var/recordings)",
+    )
+    p.add_argument(
+        "--actor", default=None, help="who is acting, for the audit log (default cli:<login>)"
+    )
+
+
+def _leaf(sub: Any, name: str, fn: Any, help_text: str) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
+    _common(p)
+    p.set_defaults(handler=_run(fn))
+    return p
+
+
+def _search_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--number")
+    p.add_argument("--from", dest="since", help="ISO time, inclusive")
+    p.add_argument("--to", dest="until", help="ISO time, exclusive")
+    p.add_argument("--agent")
+    p.add_argument("--campaign")
+    p.add_argument("--complaint", type=int)
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--reason", required=True, help="why you search (audited)")
+
+
+def register(subparsers: Any) -> None:
+    rec = subparsers.add_parser("recordings", help="recording index, store, retention, evidence")
+    rsub = rec.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = _leaf(rsub, "ingest", cmd_ingest, "index a recording file (desk-phone hook, manual)")
+    p.add_argument("name")
+    p.add_argument("file")
+    p.add_argument("--number", required=True)
+    p.add_argument("--started-at", required=True, help="ISO time the recording started")
+    p.add_argument("--attempt", default="")
+    p.add_argument("--campaign", default="")
+    p.add_argument("--agent", default="")
+    p.add_argument(
+        "--duration", type=float, default=None, help="seconds (default: from the WAV header)"
+    )
+    p.add_argument("--format", default="wav")
+    p.add_argument("--origin", choices=[o.value for o in Origin], default=Origin.DESK.value)
+    _search_args(_leaf(rsub, "search", cmd_search, "search recordings (audited)"))
+    _leaf(rsub, "verify", cmd_verify, "re-check every stored file's checksum (exit 1 on problems)")
+    p = _leaf(
+        rsub, "verify-bundle", cmd_verify_bundle, "check an evidence bundle against its manifest"
+    )
+    p.add_argument("bundle")
+    p = _leaf(rsub, "purge", cmd_purge, "delete recordings past retention (legal holds kept)")
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--now", default=None, help="ISO time to purge as of (default now)")
+    p = _leaf(rsub, "export", cmd_export, "write a complaint's evidence bundle (zip)")
+    p.add_argument("complaint_id", type=int)
+    p.add_argument("--out", required=True)
+    p.add_argument("--reason", required=True)
+    p.add_argument(
+        "--masked", action="store_true", help="mask numbers (a bundle for non-compliance readers)"
+    )
+    p = _leaf(rsub, "serve", cmd_serve, "serve the recordings HTTP API alone")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8090)
+
+    comp = subparsers.add_parser(
+        "complaint", help="customer complaints: register, judge, close, report"
+    )
+    csub = comp.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = _leaf(
+        csub,
+        "register",
+        cmd_complaint_register,
+        "register a complaint; blacklists the number at once",
+    )
+    p.add_argument("number")
+    p.add_argument("--channel", choices=[c.value for c in ComplaintChannel], required=True)
+    p.add_argument("--text", required=True)
+    p.add_argument("--received-at", default=None)
+    p = _leaf(csub, "judge", cmd_complaint_judge, "record the judgement and the actions taken")
+    p.add_argument("id", type=int)
+    fault = p.add_mutually_exclusive_group(required=True)
+    fault.add_argument("--at-fault", dest="at_fault", action="store_true")
+    fault.add_argument("--not-at-fault", dest="at_fault", action="store_false")
+    p.add_argument("--note", default="")
+    p.add_argument("--penalty", default="", help="penalty note (who, what)")
+    p.add_argument("--cancel-order", action="store_true")
+    p.add_argument("--refund", default=None, help="amount refunded")
+    p.add_argument("--reply", default="", help="the reply to the customer")
+    p = _leaf(csub, "close", cmd_complaint_close, "close a judged complaint (releases legal holds)")
+    p.add_argument("id", type=int)
+    p.add_argument("--reply", default="")
+    p = _leaf(csub, "list", cmd_complaint_list, "list complaints")
+    p.add_argument("--status", choices=[s.value for s in ComplaintStatus], default=None)
+    p = _leaf(csub, "report", cmd_complaint_report, "open and closed cases, judgements, actions")
+    p.add_argument("--from", dest="since", default=None)
+    p.add_argument("--to", dest="until", default=None)
+
+    usr = subparsers.add_parser("user", help="API users and tokens")
+    usub = usr.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = _leaf(usub, "add", cmd_user_add, "add a user with a role")
+    p.add_argument("name")
+    p.add_argument("--role", choices=[r.value for r in Role], required=True)
+    p.add_argument(
+        "--agent-id", default="", help="the agent id an agent user may see (default: name)"
+    )
+    p = _leaf(usub, "token", cmd_user_token, "issue an API token (printed once)")
+    p.add_argument("name")
+    p.add_argument("--label", default="")
+    p = _leaf(usub, "revoke", cmd_user_revoke, "revoke an API token")
+    p.add_argument("token_id", type=int)
+
+    aud = subparsers.add_parser("audit", help="the access audit log")
+    asub = aud.add_subparsers(dest="action", metavar="ACTION", required=True)
+    _leaf(asub, "verify", cmd_audit_verify, "check the hash chain (exit 1 on problems)")
+    p = _leaf(asub, "show", cmd_audit_show, "the latest entries")
+    p.add_argument("--limit", type=int, default=50)

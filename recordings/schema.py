@@ -1,0 +1,271 @@
+"""SQL tables of the recordings area and the engine that serves them.
+
+Tables (prefix ``rec_`` for recordings and complaints, ``access_`` for users,
+tokens and the audit log) live in one ``MetaData`` without a schema: on
+PostgreSQL the engine's search path decides where they are. Times are
+``UtcDateTime`` (aware in, aware UTC out, on SQLite too). Phone numbers are held
+as an HMAC digest and a masked form; the plaintext exists only encrypted in
+``rec_complaints.number_enc``.
+
+On SQLite every writing transaction is ``BEGIN IMMEDIATE``: the audit chain's head
+row is read and advanced inside one transaction, and a deferred transaction that
+reads first and writes later fails with SQLITE_BUSY instead of waiting. Read-only
+work goes through ``reader(engine)`` and takes no write lock.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    event,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.types import TypeDecorator
+
+from compliance.database import DEFAULT_SQLITE_URL, is_sqlite, make_engine
+
+DB_URL_ENV = "DIALER_DB_URL"
+DB_SCHEMA_ENV = "DIALER_DB_SCHEMA"
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes only; stored in UTC, returned as aware UTC datetimes."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given; times must be aware")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            # SQLite stores text; one fixed UTC rendering keeps ORDER BY and range filters right.
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# SQLite autoincrements only an INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+recordings = Table(
+    "rec_recordings",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("attempt_id", String(64), nullable=False, default=""),
+    Column("campaign", String(64), nullable=False, default=""),
+    Column("agent", String(64), nullable=False, default=""),
+    Column("origin", String(16), nullable=False),
+    Column("number_hmac", String(64), nullable=False),
+    Column("number_masked", String(32), nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("duration_ms", BigInteger, nullable=True),
+    Column("format", String(16), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("path", String(200), nullable=False),
+    Column("retain_until", UtcDateTime(), nullable=False),
+    Column("legal_hold", Boolean, nullable=False, default=False),
+    Column("ingested_at", UtcDateTime(), nullable=False),
+    Index("ix_rec_number_time", "number_hmac", "started_at"),
+    Index("ix_rec_time", "started_at"),
+    Index("ix_rec_agent_time", "agent", "started_at"),
+    Index("ix_rec_campaign_time", "campaign", "started_at"),
+    Index("ix_rec_retain", "retain_until"),
+    Index("ix_rec_attempt", "attempt_id"),
+    Index("ix_rec_sha", "sha256"),
+)
+
+complaints = Table(
+    "rec_complaints",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("number_hmac", String(64), nullable=False, index=True),
+    Column("number_masked", String(32), nullable=False),
+    Column("number_enc", LargeBinary, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("registered_by", String(64), nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("company_at_fault", Boolean, nullable=True),
+    Column("judgement_note", Text, nullable=False, default=""),
+    Column("penalty_note", Text, nullable=False, default=""),
+    Column("order_cancelled", Boolean, nullable=False, default=False),
+    Column("refund", Numeric(12, 2), nullable=True),
+    Column("judged_by", String(64), nullable=False, default=""),
+    Column("judged_at", UtcDateTime(), nullable=True),
+    Column("reply", Text, nullable=False, default=""),
+    Column("closed_by", String(64), nullable=False, default=""),
+    Column("closed_at", UtcDateTime(), nullable=True),
+)
+
+complaint_recordings = Table(
+    "rec_complaint_recordings",
+    metadata,
+    Column(
+        "complaint_id",
+        BigId,
+        ForeignKey("rec_complaints.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "recording_id",
+        BigId,
+        ForeignKey("rec_recordings.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
+)
+
+users = Table(
+    "access_users",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("agent_id", String(64), nullable=False, default=""),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("user_id", BigId, ForeignKey("access_users.id"), nullable=False, index=True),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("label", String(64), nullable=False, default=""),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+)
+
+audit_log = Table(
+    "access_audit",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("outcome", String(8), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+#: One row (id 1): the last sequence number and hash. Appenders lock it by updating it
+#: first, which serializes the chain; verification compares it with the last entry, so a
+#: deleted tail is found too.
+audit_head = Table(
+    "access_audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+GENESIS_HASH = "0" * 64
+
+
+def default_db_url() -> str:
+    return os.environ.get(DB_URL_ENV) or DEFAULT_SQLITE_URL
+
+
+READ_ONLY_OPTION = "recordings_read_only"
+
+
+def reader(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine (and pool) for read-only work: no write lock on SQLite."""
+    return engine.execution_options(**{READ_ONLY_OPTION: True})
+
+
+def _sqlite_begin_immediate(engine: AsyncEngine) -> None:
+    # pysqlite/aiosqlite emit a deferred BEGIN lazily; take over so each transaction
+    # takes the write lock up front and waits (busy_timeout) instead of failing later.
+    @event.listens_for(engine.sync_engine, "connect")
+    def _no_implicit_begin(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin_immediate(conn: Any) -> None:
+        # Readers (``reader(engine)``) need no write lock: a deferred BEGIN lets them run
+        # beside the writer under WAL.
+        if conn.get_execution_options().get(READ_ONLY_OPTION):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _ensure_dir(path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+
+
+# The audit log refuses UPDATE, DELETE (and on PostgreSQL TRUNCATE) at the database itself;
+# the hash chain still catches anyone with the rights to drop these guards.
+_SQLITE_GUARDS = (
+    "CREATE TRIGGER IF NOT EXISTS access_audit_no_update BEFORE UPDATE ON access_audit "
+    "BEGIN SELECT RAISE(ABORT, 'access_audit is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS access_audit_no_delete BEFORE DELETE ON access_audit "
+    "BEGIN SELECT RAISE(ABORT, 'access_audit is append-only'); END",
+)
+_PG_GUARDS = (
+    "CREATE OR REPLACE FUNCTION access_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'access_audit is append-only'; END $$",
+    "CREATE OR REPLACE TRIGGER access_audit_append_only BEFORE UPDATE OR DELETE ON access_audit "
+    "FOR EACH ROW EXECUTE FUNCTION access_audit_append_only()",
+    "CREATE OR REPLACE TRIGGER access_audit_no_truncate BEFORE TRUNCATE ON access_audit "
+    "FOR EACH STATEMENT EXECUTE FUNCTION access_audit_append_only()",
+)
+
+
+async def open_engine(url: str, *, schema: str | None = None, create: bool = True) -> AsyncEngine:
+    """The engine of the recordings stores; missing tables are created when ``create``."""
+    if is_sqlite(url):
+        _, _, path = url.partition(":///")
+        path = path.split("?", 1)[0]
+        if path and path != ":memory:":
+            _ensure_dir(path)
+        engine = make_engine(url)
+        _sqlite_begin_immediate(engine)
+    else:
+        engine = make_engine(url, schema=schema)
+    if create:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+            for statement in _SQLITE_GUARDS if is_sqlite(url) else _PG_GUARDS:
+                await conn.exec_driver_sql(statement)
+            head = await conn.execute(audit_head.select().where(audit_head.c.id == 1))
+            if head.first() is None:
+                await conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS_HASH))
+    return engine
