@@ -10,6 +10,7 @@ embeds one in its event loop and passes the gate it already has::
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from agi_scripts.desk import DeskService
@@ -21,21 +22,27 @@ from agi_scripts.errors import RouteConfigError
 from agi_scripts.optout import DoNotCallList, OptOut
 from agi_scripts.routes import RouteTable
 from agi_scripts.server import AgiServer, AgiServerConfig
-from compliance.gate import ComplianceStores, open_compliance
+from compliance.gate import ComplianceGate, ComplianceStores, open_compliance
 from compliance.policy import Policy, default_policy
 
 ROUTE_NAMES: tuple[str, ...] = (
-    "desk_check", "desk_rate", "dialer_check", "dialer_result", "optout",
+    "desk_check",
+    "desk_rate",
+    "dialer_check",
+    "dialer_result",
+    "optout",
 )
 
 
-def build_routes(
-    *, desk: DeskService, gate: CheckAndReserve, lists: DoNotCallList
-) -> RouteTable:
+def build_routes(*, desk: DeskService, gate: CheckAndReserve, lists: DoNotCallList) -> RouteTable:
     """Every AGI script the dialplan in ``asterisk_conf/extensions.conf`` may call."""
-    table = RouteTable([
-        *DeskScripts(desk).routes(), *DialerCheck(gate).routes(), *OptOut(lists).routes(),
-    ])
+    table = RouteTable(
+        [
+            *DeskScripts(desk).routes(),
+            *DialerCheck(gate).routes(),
+            *OptOut(lists).routes(),
+        ]
+    )
     if sorted(table) != sorted(ROUTE_NAMES):
         raise RouteConfigError(f"route table {sorted(table)} differs from ROUTE_NAMES")
     return table
@@ -49,7 +56,7 @@ class AgiSettings:
     db_url: str = "sqlite+aiosqlite:///var/dialer.sqlite3"
     db_schema: str | None = None
     redis_url: str | None = None
-    desk_config: str | None = None  # None: built-in defaults (every extension "local")
+    desk_config: str | None = None  # None: env DIALER_DESK_CONFIG, else built-in defaults
     desk_cache_ttl_s: float = 2.0
 
 
@@ -77,15 +84,22 @@ class AgiService:
         policy: Policy | None = None,
     ) -> AgiService:
         """Open the stores (and the compliance side unless given gate and lists), bind, serve."""
-        desk_config = load_desk_config(settings.desk_config)  # bad file: fail before binding
+        # bad file: fail before binding. Unset: env DIALER_DESK_CONFIG, else built-in defaults.
+        desk_config = load_desk_config(
+            settings.desk_config or os.environ.get("DIALER_DESK_CONFIG") or None
+        )
         desk_store = await DeskStore.open(settings.db_url, schema=settings.db_schema)
         stores: ComplianceStores | None = None
         started = False
         try:
+            if lists is None and isinstance(gate, ComplianceGate):
+                lists = gate.lists  # the dialer's own gate: its lists too, no second stack
             if gate is None or lists is None:
                 stores = await open_compliance(
-                    settings.db_url, policy or default_policy(),
-                    schema=settings.db_schema, redis_url=settings.redis_url,
+                    settings.db_url,
+                    policy or default_policy(),
+                    schema=settings.db_schema,
+                    redis_url=settings.redis_url,
                 )
                 gate = gate or stores.gate
                 lists = lists or stores.lists

@@ -103,16 +103,20 @@ async def cmd_agi_serve(args: argparse.Namespace) -> int:
 
     try:
         server = AgiServerConfig(
-            host=args.host, port=args.port, max_sessions=args.max_sessions,
+            host=args.host,
+            port=args.port,
+            max_sessions=args.max_sessions,
             max_connections=max(args.max_sessions, args.max_connections),
-            env_timeout_s=args.env_timeout, handler_timeout_s=args.handler_timeout,
+            env_timeout_s=args.env_timeout,
+            handler_timeout_s=args.handler_timeout,
         )
     except ValueError as exc:
         raise UserError(str(exc)) from None
     url = db_url(args)
     _ensure_sqlite_dir(url)
     settings = AgiSettings(
-        server=server, db_url=url,
+        server=server,
+        db_url=url,
         redis_url=args.redis or os.environ.get("DIALER_REDIS_URL") or None,
         desk_config=args.desk_config or os.environ.get("DIALER_DESK_CONFIG") or None,
     )
@@ -124,8 +128,11 @@ async def cmd_agi_serve(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print(f"dialer agi: listening on {args.host}:{service.port} "
-          f"(routes: {', '.join(service.server.routes)})", flush=True)
+    print(
+        f"dialer agi: listening on {args.host}:{service.port} "
+        f"(routes: {', '.join(service.server.routes)})",
+        flush=True,
+    )
     try:
         await stop.wait()
     finally:
@@ -149,11 +156,15 @@ async def cmd_desk_check(args: argparse.Namespace) -> int:
     finally:
         await desk.store.close()
     data = {
-        "extension": args.extension, "number": mask(args.number),
+        "extension": args.extension,
+        "number": mask(args.number),
         "class": desk.config.class_of(args.extension).value,
-        "decision": "ALLOW" if decision.allowed else "BLOCK", "reason": decision.reason.value,
-        "dial": mask(decision.dial), "kind": decision.kind.value,
-        "spend_yuan": decision.spend_fen / 100, "quota_yuan": decision.quota_fen / 100,
+        "decision": "ALLOW" if decision.allowed else "BLOCK",
+        "reason": decision.reason.value,
+        "dial": mask(decision.dial),
+        "kind": decision.kind.value,
+        "spend_yuan": decision.spend_fen / 100,
+        "quota_yuan": decision.quota_fen / 100,
     }
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
@@ -163,13 +174,18 @@ async def cmd_desk_check(args: argparse.Namespace) -> int:
 
 
 def _grant_line(g: Grant, now: datetime) -> str:
-    state = "revoked" if g.revoked_at else ("active" if g.active_at(now) else (
-        "pending" if g.starts_at > now else "expired"))
-    return (f"#{g.id} ext={g.extension} {state} {g.starts_at.isoformat()} -> "
-            f"{g.expires_at.isoformat()} requester={g.requester} "
-            f"approvers={','.join(g.approvers)}"
-            + (f" revoked_by={g.revoked_by}" if g.revoked_at else "")
-            + (f" reason={g.reason!r}" if g.reason else ""))
+    state = (
+        "revoked"
+        if g.revoked_at
+        else ("active" if g.active_at(now) else ("pending" if g.starts_at > now else "expired"))
+    )
+    return (
+        f"#{g.id} ext={g.extension} {state} {g.starts_at.isoformat()} -> "
+        f"{g.expires_at.isoformat()} requester={g.requester} "
+        f"approvers={','.join(g.approvers)}"
+        + (f" revoked_by={g.revoked_by}" if g.revoked_at else "")
+        + (f" reason={g.reason!r}" if g.reason else "")
+    )
 
 
 async def cmd_grant_add(args: argparse.Namespace) -> int:
@@ -234,17 +250,29 @@ async def cmd_bill(args: argparse.Namespace) -> int:
     for call in calls:
         by_ext.setdefault(call.extension, []).append(call)
     if args.json:
-        print(json.dumps({
-            ext: {
-                "class": desk.config.class_of(ext).value,
-                "total_yuan": sum(c.cost_fen for c in items) / 100,
-                "calls": [{
-                    "ended_at": c.ended_at.astimezone(tz).isoformat(),
-                    "number": mask(c.number_key), "kind": c.kind, "billsec": c.billsec,
-                    "cost_yuan": c.cost_fen / 100,
-                } for c in items],
-            } for ext, items in by_ext.items()
-        }, ensure_ascii=False, indent=2))
+        print(
+            json.dumps(
+                {
+                    ext: {
+                        "class": desk.config.class_of(ext).value,
+                        "total_yuan": sum(c.cost_fen for c in items) / 100,
+                        "calls": [
+                            {
+                                "ended_at": c.ended_at.astimezone(tz).isoformat(),
+                                "number": mask(c.number_key),
+                                "kind": c.kind,
+                                "billsec": c.billsec,
+                                "cost_yuan": c.cost_fen / 100,
+                            }
+                            for c in items
+                        ],
+                    }
+                    for ext, items in by_ext.items()
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return EXIT_OK
     print(f"Desk-phone bill {args.month} (times {desk.config.timezone}, amounts in yuan)")
     if not by_ext:
@@ -254,8 +282,10 @@ async def cmd_bill(args: argparse.Namespace) -> int:
         print(f"\nExtension {ext} ({desk.config.class_of(ext).value})")
         print(f"  {'ended':<19}  {'number':<16} {'kind':<24} {'sec':>6} {'cost':>8}")
         for c in items:
-            print(f"  {c.ended_at.astimezone(tz):%Y-%m-%d %H:%M:%S}  {mask(c.number_key):<16} "
-                  f"{c.kind:<24} {c.billsec:>6} {c.cost_fen / 100:>8.2f}")
+            print(
+                f"  {c.ended_at.astimezone(tz):%Y-%m-%d %H:%M:%S}  {mask(c.number_key):<16} "
+                f"{c.kind:<24} {c.billsec:>6} {c.cost_fen / 100:>8.2f}"
+            )
         print(f"  {'total':<19}  {len(items):>3} calls{'':<30} {total / 100:>8.2f}")
     return EXIT_OK
 

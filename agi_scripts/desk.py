@@ -67,10 +67,12 @@ class DeskService:
         self.cache_ttl_s = cache_ttl_s
         self._cache: dict[tuple[str, str], _State] = {}
         self.stale_s = stale_s
+        self._tz = config.tz
         self._loads: dict[tuple[str, str], asyncio.Task[_State]] = {}
 
     def month_of(self, at: datetime) -> str:
-        return at.astimezone(self.config.tz).strftime("%Y-%m")
+        local = at.astimezone(self._tz)
+        return f"{local.year:04d}-{local.month:02d}"
 
     def parse(self, raw: str) -> PhoneNumber | None:
         try:
@@ -107,8 +109,9 @@ class DeskService:
             del self._loads[key]
         if not task.cancelled() and (exc := task.exception()) is not None:
             # waiters got it through their await; a background refresh only logs it
-            logger.warning("desk state load failed extension=%s error=%s", key[0],
-                           exc.__class__.__name__)
+            logger.warning(
+                "desk state load failed extension=%s error=%s", key[0], exc.__class__.__name__
+            )
 
     async def aclose(self) -> None:
         """Cancel and await state loads still running (at shutdown)."""
@@ -133,17 +136,29 @@ class DeskService:
         cls = self.config.class_of(extension)
         if number is None or number.kind in (NumberKind.EMERGENCY, NumberKind.INTERNAL):
             # no storage needed: an emergency call must not depend on the database
-            return decide(cls, number, (), 0, self.config.quota_of(extension),
-                          self.config.tariff, at=at, policy=self.config.policy)
+            return decide(
+                cls,
+                number,
+                (),
+                0,
+                self.config.quota_of(extension),
+                self.config.tariff,
+                at=at,
+                policy=self.config.policy,
+            )
         state = await self._state(extension, at)
         return decide(
-            cls, number, state.grants, state.spend_fen, self.config.quota_of(extension),
-            self.config.tariff, at=at, policy=self.config.policy,
+            cls,
+            number,
+            state.grants,
+            state.spend_fen,
+            self.config.quota_of(extension),
+            self.config.tariff,
+            at=at,
+            policy=self.config.policy,
         )
 
-    async def rate(
-        self, call_id: str, extension: str, raw_number: str, billsec: int
-    ) -> RateResult:
+    async def rate(self, call_id: str, extension: str, raw_number: str, billsec: int) -> RateResult:
         """Rate a finished call and store it (idempotent per ``call_id``)."""
         at = self.clock()
         number = self.parse(raw_number)
@@ -156,11 +171,19 @@ class DeskService:
         if number.kind in (NumberKind.EMERGENCY, NumberKind.INTERNAL):
             cost = 0
         month = self.month_of(at)
-        recorded = await self.store.record_call(RatedCall(
-            call_id=call_id, extension=extension, month=month, ended_at=at,
-            number_key=number.key, kind=number.kind.value,
-            dial=dial, billsec=max(0, billsec), cost_fen=cost,
-        ))
+        recorded = await self.store.record_call(
+            RatedCall(
+                call_id=call_id,
+                extension=extension,
+                month=month,
+                ended_at=at,
+                number_key=number.key,
+                kind=number.kind.value,
+                dial=dial,
+                billsec=max(0, billsec),
+                cost_fen=cost,
+            )
+        )
         key = (extension, month)
         state = self._cache.get(key)
         if recorded and state is not None:
@@ -168,12 +191,23 @@ class DeskService:
         return RateResult(cost, recorded, number.kind)
 
     async def add_grant(
-        self, extension: str, requester: str, approvers: list[str],
-        starts_at: datetime, expires_at: datetime, reason: str = "",
+        self,
+        extension: str,
+        requester: str,
+        approvers: list[str],
+        starts_at: datetime,
+        expires_at: datetime,
+        reason: str = "",
     ) -> Grant:
         grant = await self.store.add_grant(
-            extension, requester, approvers, starts_at, expires_at, reason=reason,
-            created_at=self.clock(), min_approvers=self.config.grant_min_approvers,
+            extension,
+            requester,
+            approvers,
+            starts_at,
+            expires_at,
+            reason=reason,
+            created_at=self.clock(),
+            min_approvers=self.config.grant_min_approvers,
         )
         self.invalidate(extension)
         return grant

@@ -1,9 +1,11 @@
 """AGI scripts ``desk_check`` and ``desk_rate``: desk-phone outbound calls.
 
 ``desk_check`` (dialplan: ``AGI(agi://host:4573/desk-check,${EXTEN},${CALLERID(num)})``)
-sets ``DESK_DECISION`` (ALLOW/BLOCK), ``DESK_REASON`` and, when allowed,
-``DESK_DIAL`` (the number the dialplan dials, 17909 prefix included) and
-``DESK_QUOTA_WARNING=1`` when over quota under the ``warn`` policy. The
+sets ``DESK_DECISION`` (ALLOW/BLOCK); when refused ``DESK_REASON``; when
+allowed ``DESK_DIAL`` (the number the dialplan dials, 17909 prefix included)
+and, over quota under the ``warn`` policy, ``DESK_QUOTA_WARNING=1`` and
+``DESK_REASON=quota_warning``. (``DESK_REASON`` is left unset on a plain
+ALLOW: every command is a round trip.) The
 extension is argument 2, else the channel's caller id.
 
 ``desk_rate`` (from the ``h`` extension, answered calls only:
@@ -36,8 +38,10 @@ class DeskScripts:
         self.service = service
 
     def routes(self) -> list[Route]:
-        blocked = {v.DESK_DECISION: v.Verdict.BLOCK.value,
-                   v.DESK_REASON: DeskReason.CHECK_FAILED.value}
+        blocked = {
+            v.DESK_DECISION: v.Verdict.BLOCK.value,
+            v.DESK_REASON: DeskReason.CHECK_FAILED.value,
+        }
         return [
             Route("desk_check", self.check, failure_variables=blocked),
             Route("desk_rate", self.rate, failure_variables={v.DESK_COST: ""}),
@@ -55,20 +59,29 @@ class DeskScripts:
         number = session.env.arg(1) or session.env.get("agi_extension")
         extension = self._extension(session, 2)
         decision = await self.service.check(extension, number)
-        values = {
-            v.DESK_DECISION: (v.Verdict.ALLOW if decision.allowed else v.Verdict.BLOCK).value,
-            v.DESK_REASON: decision.reason.value,
-        }
+        # Two commands in the usual case. On ALLOW the decision goes last: a session cut
+        # short never leaves ALLOW without the number to dial.
+        values: dict[str, str] = {}
         if decision.allowed:
             values[v.DESK_DIAL] = decision.dial
-        if decision.quota_warning:
-            values[v.DESK_QUOTA_WARNING] = "1"
+            if decision.quota_warning:
+                values[v.DESK_QUOTA_WARNING] = "1"
+                values[v.DESK_REASON] = decision.reason.value
+            values[v.DESK_DECISION] = v.Verdict.ALLOW.value
+        else:
+            values[v.DESK_DECISION] = v.Verdict.BLOCK.value
+            values[v.DESK_REASON] = decision.reason.value
         await session.set_variables(values)
         logger.info(
             "desk_check uniqueid=%s extension=%s number=%s kind=%s decision=%s reason=%s "
             "spend_fen=%d quota_fen=%d",
-            session.env.uniqueid, extension, mask(number), decision.kind.value,
-            values[v.DESK_DECISION], decision.reason.value, decision.spend_fen,
+            session.env.uniqueid,
+            extension,
+            mask(number),
+            decision.kind.value,
+            values[v.DESK_DECISION],
+            decision.reason.value,
+            decision.spend_fen,
             decision.quota_fen,
         )
 
@@ -79,13 +92,16 @@ class DeskScripts:
         if not billsec_text.isdigit():
             raise AgiProtocolError("desk_rate: billsec argument is not a whole number")
         extension = self._extension(session, 3)
-        result = await self.service.rate(
-            session.env.uniqueid, extension, number, int(billsec_text)
-        )
+        result = await self.service.rate(session.env.uniqueid, extension, number, int(billsec_text))
         await session.set_variable(v.DESK_COST, str(result.cost_fen))
         logger.info(
             "desk_rate uniqueid=%s extension=%s number=%s kind=%s billsec=%s cost_fen=%d "
             "recorded=%s",
-            session.env.uniqueid, extension, mask(number), result.kind.value, billsec_text,
-            result.cost_fen, result.recorded,
+            session.env.uniqueid,
+            extension,
+            mask(number),
+            result.kind.value,
+            billsec_text,
+            result.cost_fen,
+            result.recorded,
         )

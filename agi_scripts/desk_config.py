@@ -96,7 +96,11 @@ class DeskConfig:
 _SECTIONS = {
     "numbering": {"home_area", "premium_prefixes", "emergency", "internal_lengths"},
     "policy": {
-        "long_distance_prefix", "mobile", "quota", "timezone", "default_class",
+        "long_distance_prefix",
+        "mobile",
+        "quota",
+        "timezone",
+        "default_class",
         "grant_min_approvers",
     },
     "quota": {"long_distance", "local"},
@@ -173,7 +177,7 @@ def _digit_list(r: _Reader, section: str, key: str, value: Any) -> tuple[str, ..
     if not isinstance(value, list) or not all(
         isinstance(x, str) and x.isdigit() and x.isascii() for x in value
     ):
-        raise r.error(section, key, "expected a list of digit strings, e.g. [\"160\", \"168\"]")
+        raise r.error(section, key, 'expected a list of digit strings, e.g. ["160", "168"]')
     return tuple(value)
 
 
@@ -267,7 +271,9 @@ def parse_desk_config(text: str, source: str = "<desk.toml>") -> DeskConfig:  # 
     return DeskConfig(
         plan=plan,
         policy=DeskPolicy(
-            long_distance_prefix=prefix, mobile=mobile, quota=quota_policy,
+            long_distance_prefix=prefix,
+            mobile=mobile,
+            quota=quota_policy,
             home_area=plan.home_area,
         ),
         quota=quota,

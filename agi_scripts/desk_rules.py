@@ -223,8 +223,12 @@ def decide(
     ld = long_distance_enabled(extension_class, grants, at)
     quota_fen = quota.for_extension(ld)
     base = DeskDecision(
-        False, DeskReason.OK, kind=kind, long_distance_enabled=ld,
-        quota_fen=quota_fen, spend_fen=month_spend_fen,
+        False,
+        DeskReason.OK,
+        kind=kind,
+        long_distance_enabled=ld,
+        quota_fen=quota_fen,
+        spend_fen=month_spend_fen,
         chargeable=tariff.chargeable(kind),
     )
     refusal = _class_refusal(extension_class, number, ld, policy, home_area_of)
@@ -245,4 +249,3 @@ def decide(
         dial=dial,
         quota_warning=warning,
     )
-

@@ -79,8 +79,9 @@ desk_grants = Table(
 desk_calls = Table(
     "desk_calls",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-           autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("call_id", String(64), nullable=False, unique=True),
     Column("extension", String(16), nullable=False),
     Column("month", String(7), nullable=False),  # YYYY-MM in the policy's time zone
@@ -179,11 +180,18 @@ class DeskStore:
             raise GrantError("a grant must expire after it starts")
         async with self.engine.begin() as conn:
             result = await conn.execute(
-                insert(desk_grants).values(
-                    extension=extension, requester=requester.strip(),
-                    approvers=",".join(approvers), starts_at=starts_at, expires_at=expires_at,
-                    reason=reason, created_at=created_at, revoked_by="",
-                ).returning(*desk_grants.c)
+                insert(desk_grants)
+                .values(
+                    extension=extension,
+                    requester=requester.strip(),
+                    approvers=",".join(approvers),
+                    starts_at=starts_at,
+                    expires_at=expires_at,
+                    reason=reason,
+                    created_at=created_at,
+                    revoked_by="",
+                )
+                .returning(*desk_grants.c)
             )
             return _grant(result.one())
 
@@ -198,11 +206,13 @@ class DeskStore:
             row = result.one_or_none()
             if row is None:
                 exists = await conn.scalar(
-                    select(func.count()).select_from(desk_grants)
+                    select(func.count())
+                    .select_from(desk_grants)
                     .where(desk_grants.c.id == grant_id)
                 )
                 raise GrantError(
-                    f"grant {grant_id} is already revoked" if exists
+                    f"grant {grant_id} is already revoked"
+                    if exists
                     else f"no grant with id {grant_id}"
                 )
             return _grant(row)
@@ -228,11 +238,19 @@ class DeskStore:
         """Store one rated call; False (and nothing written) if ``call_id`` was already rated."""
         try:
             async with self.engine.begin() as conn:
-                await conn.execute(insert(desk_calls).values(
-                    call_id=call.call_id, extension=call.extension, month=call.month,
-                    ended_at=call.ended_at, number_key=call.number_key, kind=call.kind,
-                    dial=call.dial, billsec=call.billsec, cost_fen=call.cost_fen,
-                ))
+                await conn.execute(
+                    insert(desk_calls).values(
+                        call_id=call.call_id,
+                        extension=call.extension,
+                        month=call.month,
+                        ended_at=call.ended_at,
+                        number_key=call.number_key,
+                        kind=call.kind,
+                        dial=call.dial,
+                        billsec=call.billsec,
+                        cost_fen=call.cost_fen,
+                    )
+                )
         except IntegrityError:
             return False
         return True
@@ -255,9 +273,15 @@ class DeskStore:
             rows = (await conn.execute(query)).all()
         return [
             RatedCall(
-                call_id=m["call_id"], extension=m["extension"], month=m["month"],
-                ended_at=m["ended_at"], number_key=m["number_key"], kind=m["kind"],
-                dial=m["dial"], billsec=m["billsec"], cost_fen=m["cost_fen"],
+                call_id=m["call_id"],
+                extension=m["extension"],
+                month=m["month"],
+                ended_at=m["ended_at"],
+                number_key=m["number_key"],
+                kind=m["kind"],
+                dial=m["dial"],
+                billsec=m["billsec"],
+                cost_fen=m["cost_fen"],
             )
             for m in (r._mapping for r in rows)
         ]

@@ -8,9 +8,9 @@ caller id the gate checks the campaign's registered one; the dialplan must then
 present that number (extensions.conf sets it from ``DIALER_CALLER_ID``).
 
 One atomic check-and-reserve per call (the attempt id is ``manual-<uniqueid>``,
-so a retried AGI never reserves twice), then ``DIALER_DECISION`` = ALLOW|BLOCK,
-``DIALER_REASON`` (first reason code, ``ok`` when allowed), ``DIALER_REASONS``
-(all codes, comma-separated) and ``DIALER_ATTEMPT_ID``. An empty product lets
+so a retried AGI never reserves twice), then ``DIALER_DECISION`` = ALLOW|BLOCK;
+when allowed ``DIALER_ATTEMPT_ID``; when refused ``DIALER_REASON`` (the first
+reason code) and, with several, ``DIALER_REASONS`` (all, comma-separated). An empty product lets
 the gate choose (the lead's product, else the campaign's first). Fails closed: a gate
 error is a BLOCK with reason ``check_failed`` (the server's failure policy).
 """
@@ -78,9 +78,7 @@ def _utcnow() -> datetime:
 class DialerCheck:
     """The ``dialer_check`` route, bound to one gate."""
 
-    def __init__(
-        self, gate: CheckAndReserve, *, clock: Callable[[], datetime] = _utcnow
-    ) -> None:
+    def __init__(self, gate: CheckAndReserve, *, clock: Callable[[], datetime] = _utcnow) -> None:
         self.gate = gate
         self.clock = clock
 
@@ -115,27 +113,43 @@ class DialerCheck:
         caller_id = env.arg(4) or await session.get_variable(v.DIALER_CALLER_ID) or None
         is_callback = env.arg(5).lower() in ("1", "yes", "true")
         dialled = env.arg(6) or None
-        attempt_id = ATTEMPT_PREFIX + (env.uniqueid or "unknown")
+        if not env.uniqueid:
+            raise AgiProtocolError("dialer_check: no agi_uniqueid to name the attempt after")
+        attempt_id = ATTEMPT_PREFIX + env.uniqueid
         decision = await self.gate.check_and_reserve(
-            number, campaign, product or None, self.clock(),
-            caller_id=caller_id, is_callback=is_callback, dialled_number=dialled,
+            number,
+            campaign,
+            product or None,
+            self.clock(),
+            caller_id=caller_id,
+            is_callback=is_callback,
+            dialled_number=dialled,
             attempt_id=attempt_id,
         )
         codes = [str(code) for code in decision.codes]
-        values = {
-            v.DIALER_DECISION: (v.Verdict.ALLOW if decision.allowed else v.Verdict.BLOCK).value,
-            v.DIALER_REASON: codes[0] if codes else ("ok" if decision.allowed else CHECK_FAILED),
-        }
-        if len(codes) > 1:
-            values[v.DIALER_REASONS] = ",".join(codes)
+        values: dict[str, str] = {}
         if decision.allowed:
+            # decision last: a session cut short never leaves ALLOW without its attempt id
             values[v.DIALER_ATTEMPT_ID] = attempt_id
+            values[v.DIALER_DECISION] = v.Verdict.ALLOW.value
+        else:
+            values[v.DIALER_DECISION] = v.Verdict.BLOCK.value
+            values[v.DIALER_REASON] = codes[0] if codes else CHECK_FAILED
+            if len(codes) > 1:
+                values[v.DIALER_REASONS] = ",".join(codes)
         await session.set_variables(values)
         logger.info(
             "dialer_check uniqueid=%s attempt_id=%s number=%s campaign=%s product=%s "
             "caller_id=%s decision=%s reasons=%s policy=%s",
-            env.uniqueid, attempt_id, mask(number), campaign, product, mask(caller_id or ""),
-            values[v.DIALER_DECISION], ",".join(codes) or "-", decision.policy_version,
+            env.uniqueid,
+            attempt_id,
+            mask(number),
+            campaign,
+            product,
+            mask(caller_id or ""),
+            values[v.DIALER_DECISION],
+            ",".join(codes) or "-",
+            decision.policy_version,
         )
 
     async def result(self, session: AgiSession) -> None:
@@ -153,5 +167,8 @@ class DialerCheck:
         await session.set_variable(v.DIALER_RESULT, outcome.value)
         logger.info(
             "dialer_result uniqueid=%s attempt_id=%s dialstatus=%s outcome=%s",
-            session.env.uniqueid, attempt_id, status or "-", outcome.value,
+            session.env.uniqueid,
+            attempt_id,
+            status or "-",
+            outcome.value,
         )

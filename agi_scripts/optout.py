@@ -55,11 +55,17 @@ class OptOut:
         attempt_id = session.env.arg(2)
         campaign = session.env.arg(3)
         await self.lists.add(
-            number, ListReason.OPT_OUT, source="ivr-keypress", actor="customer",
+            number,
+            ListReason.OPT_OUT,
+            source="ivr-keypress",
+            actor="customer",
             note=f"attempt={attempt_id} campaign={campaign} uniqueid={session.env.uniqueid}",
         )
         await session.set_variable(v.DIALER_OPTOUT, "1")
         logger.info(
             "optout uniqueid=%s attempt_id=%s campaign=%s number=%s",
-            session.env.uniqueid, attempt_id or "-", campaign or "-", mask(number),
+            session.env.uniqueid,
+            attempt_id or "-",
+            campaign or "-",
+            mask(number),
         )

@@ -64,16 +64,15 @@ class AgiServerConfig:
     port: int = 4573
     env_timeout_s: float = 5.0  # whole environment block must arrive within this
     env_max_bytes: int = 16384  # also bounds a single reply line
-    command_timeout_s: float = 10.0
-    handler_timeout_s: float = 10.0  # a whole script (gate or database included)
+    handler_timeout_s: float = 10.0  # a whole script, its commands, gate and database included
+    command_timeout_s: float = 2.0  # each failure-reporting command after a failure
     max_sessions: int = 256  # handlers running at once; more get BUSY variables
     max_connections: int = 1024  # open sockets; more are closed at once
     shutdown_grace_s: float = 2.0
     close_timeout_s: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("env_timeout_s", "command_timeout_s", "handler_timeout_s",
-                     "close_timeout_s"):
+        for name in ("env_timeout_s", "command_timeout_s", "handler_timeout_s", "close_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"agi.{name} must be > 0")
         if self.env_max_bytes < 256:
@@ -106,9 +105,16 @@ class AgiServer:
             self.config.port,
             limit=self.config.env_max_bytes,
             reuse_address=True,
+            # asyncio's default backlog is 100: a burst of calls beyond it gets its SYNs
+            # dropped and retried a second later. Let the kernel queue what we would take.
+            backlog=self.config.max_connections,
         )
-        logger.info("agi listening host=%s port=%d routes=%s", self.config.host, self.port,
-                    ",".join(self.routes))
+        logger.info(
+            "agi listening host=%s port=%d routes=%s",
+            self.config.host,
+            self.port,
+            ",".join(self.routes),
+        )
 
     @property
     def port(self) -> int:
@@ -211,7 +217,8 @@ class AgiServer:
     async def _run(
         self, env: AgiEnv, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> str:
-        session = AgiSession(env, reader, writer, command_timeout=self.config.command_timeout_s)
+        # no per-command timer: the handler's deadline bounds its commands (one timer, not N)
+        session = AgiSession(env, reader, writer, command_timeout=None)
         route = self.routes.get(env.script)
         if route is None:
             await self._fail(session, None, v.AgiStatus.NOT_FOUND, "no_route")
@@ -237,7 +244,10 @@ class AgiServer:
             # traceback only at DEBUG level.
             logger.error(
                 "agi handler failed script=%s uniqueid=%s error=%s: %s",
-                env.script, env.uniqueid, exc.__class__.__name__, redact(str(exc))[:500],
+                env.script,
+                env.uniqueid,
+                exc.__class__.__name__,
+                redact(str(exc))[:500],
             )
             logger.debug("agi handler traceback", exc_info=True)
             await self._fail(session, route, v.AgiStatus.FAILED, "handler_error")
@@ -255,21 +265,28 @@ class AgiServer:
         if route is not None:
             values.update(route.failure_variables)
         try:
-            await session.set_variables(values)
-        except (AgiError, OSError) as exc:
+            async with asyncio.timeout(self.config.command_timeout_s):
+                await session.set_variables(values)
+        except (AgiError, OSError, TimeoutError) as exc:
             logger.info(
                 "agi failure variables not delivered script=%s uniqueid=%s error=%s",
-                session.env.script, session.env.uniqueid, exc.__class__.__name__,
+                session.env.script,
+                session.env.uniqueid,
+                exc.__class__.__name__,
             )
 
     async def _close(self, writer: asyncio.StreamWriter) -> None:
         writer.close()
+        if writer.transport.get_write_buffer_size() == 0:
+            return  # nothing left to send: the socket closes on the next loop turn
         try:
             async with asyncio.timeout(self.config.close_timeout_s):
                 await writer.wait_closed()
-        except (OSError, TimeoutError) as exc:
-            # The peer reset or never acknowledged; the transport is closed either way.
-            logger.debug("agi close incomplete: %s", exc.__class__.__name__)
+        except TimeoutError:
+            # the peer stopped reading; drop what is left rather than hold the socket
+            writer.transport.abort()
+        except OSError as exc:
+            logger.debug("agi close: peer reset (%s)", exc.__class__.__name__)
 
     def _log(self, env: AgiEnv | None, outcome: str, started: float) -> None:
         ms = (time.perf_counter() - started) * 1000
@@ -277,14 +294,17 @@ class AgiServer:
             # no environment: port scans, health checks, garbage. Not worth an INFO line each.
             logger.log(
                 logging.DEBUG if outcome == "connection_lost" else logging.WARNING,
-                "agi session refused outcome=%s duration_ms=%.1f", outcome, ms,
+                "agi session refused outcome=%s duration_ms=%.1f",
+                outcome,
+                ms,
             )
             return
         logger.log(
             logging.INFO if outcome in ("ok", "hangup") else logging.WARNING,
             # no channel name: a Local channel's name carries the dialled number
             "agi session script=%s uniqueid=%s outcome=%s duration_ms=%.1f",
-            env.script, env.uniqueid, outcome, ms,
+            env.script,
+            env.uniqueid,
+            outcome,
+            ms,
         )
-
-

@@ -21,7 +21,7 @@ from agi_scripts.errors import (
 from agi_scripts.protocol import AgiEnv, AgiReply, parse_reply
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Mapping
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class AgiSession:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         *,
-        command_timeout: float = 10.0,
+        command_timeout: float | None = 10.0,
     ) -> None:
         self.env = env
         self._reader = reader
@@ -71,56 +71,48 @@ class AgiSession:
         Raises ``AgiHangup`` when Asterisk reports a hangup; the reply that
         follows the ``HANGUP`` line is read first, so the stream stays in step
         and the handler (or the server's failure policy) may still set variables.
-        """
-        return (await self.pipeline([command]))[0]
 
-    async def pipeline(self, commands: Sequence[str]) -> list[AgiReply]:
-        """Send several commands at once and read their replies in order.
-
-        res_agi.c reads one command line, runs it, writes its reply, then reads
-        the next line: commands written together are executed in order, and one
-        round trip replaces N. All replies are read before any error is raised.
+        One command at a time, never pipelined: res_agi.c reads the socket
+        through stdio (``fgets``) but waits for the *fd* to become readable
+        before each command, so a second command already sitting in its stdio
+        buffer would not be seen until more bytes arrived.
         """
         if self._writer.is_closing():
             raise AgiConnectionLost("connection already closed")
-        self._writer.write(b"".join(c.encode("utf-8") + b"\n" for c in commands))
-        self.commands_sent += len(commands)
+        self._writer.write(command.encode("utf-8") + b"\n")
+        self.commands_sent += 1
         hangup_seen = False
-        lines: list[str] = []
         try:
+            # None: the caller bounds the whole script (AgiServer: handler_timeout_s)
             async with asyncio.timeout(self._timeout):
                 await self._writer.drain()
-                for _command in commands:
+                line = await self._readline()
+                while True:
+                    if line == "HANGUP":
+                        # Sent on its own line, between replies, when the caller hangs up
+                        # during the AGI; the reply to our command still follows.
+                        hangup_seen = not self.hung_up
+                        self.hung_up = True
+                    elif line.startswith("100 "):
+                        pass  # "100 Trying..." precedes the real reply
+                    elif line.startswith("520-"):
+                        # a usage text of free lines, closed by "520 End of proper usage."
+                        while not line.startswith("520 "):
+                            line = await self._readline()
+                        break
+                    else:
+                        break
                     line = await self._readline()
-                    while True:
-                        if line == "HANGUP":
-                            # Sent on its own line, between replies, when the caller hangs
-                            # up during the AGI; the reply to our command still follows.
-                            hangup_seen = hangup_seen or not self.hung_up
-                            self.hung_up = True
-                        elif line.startswith("100 "):
-                            pass  # "100 Trying..." precedes the real reply
-                        elif line.startswith("520-"):
-                            # a usage text of free lines, closed by "520 End of proper usage."
-                            while not line.startswith("520 "):
-                                line = await self._readline()
-                            break
-                        else:
-                            break
-                        line = await self._readline()
-                    lines.append(line)
         except TimeoutError as exc:
-            first = commands[len(lines)].split(" ", 1)[0]
-            raise AgiTimeout(f"no reply to {first} in {self._timeout}s") from exc
+            raise AgiTimeout(f"no reply to {command.split(' ', 1)[0]} in {self._timeout}s") from exc
         except ConnectionError as exc:
             raise AgiConnectionLost(f"connection lost: {exc.__class__.__name__}") from exc
-        replies = [parse_reply(line) for line in lines]
+        reply = parse_reply(line)
         if hangup_seen:
             raise AgiHangup("caller hung up during the AGI")
-        for command, reply in zip(commands, replies, strict=True):
-            if reply.code != 200:
-                raise AgiCommandError(command, reply.code, reply.line)
-        return replies
+        if reply.code != 200:
+            raise AgiCommandError(command, reply.code, line)
+        return reply
 
     async def get_variable(self, name: str) -> str | None:
         """``GET VARIABLE``: the value, or None when the variable is not set."""
@@ -128,13 +120,31 @@ class AgiSession:
         return reply.data if reply.result == "1" else None
 
     async def set_variable(self, name: str, value: str) -> None:
-        await self.command(f"SET VARIABLE {name} {quote(value)}")
+        try:
+            await self.command(f"SET VARIABLE {name} {quote(value)}")
+        except AgiHangup as exc:
+            if not isinstance(exc, AgiConnectionLost):
+                self.variables_set[name] = value  # it ran; the hangup came beside it
+            raise
         self.variables_set[name] = value
 
     async def set_variables(self, values: Mapping[str, str]) -> None:
-        """Set several variables in one round trip (pipelined ``SET VARIABLE`` commands)."""
-        await self.pipeline([f"SET VARIABLE {n} {quote(val)}" for n, val in values.items()])
-        self.variables_set.update(values)
+        """Set variables one command at a time (see ``command`` on pipelining).
+
+        If the caller hangs up midway, the remaining variables are still set
+        (Asterisk accepts ``SET VARIABLE`` on a hung-up channel, and the ``h``
+        extension may read them), then ``AgiHangup`` is raised.
+        """
+        hangup: AgiHangup | None = None
+        for name, value in values.items():
+            try:
+                await self.set_variable(name, value)
+            except AgiHangup as exc:
+                if isinstance(exc, AgiConnectionLost):
+                    raise
+                hangup = exc
+        if hangup is not None:
+            raise hangup
 
     async def verbose(self, message: str, level: int = 1) -> None:
         await self.command(f"VERBOSE {quote(message)} {level}")

@@ -14,6 +14,9 @@ answers each command the way the capture shows:
 * ``HANGUP``: ``200 result=1`` then a bare ``HANGUP`` line;
 * anything else: ``510 Invalid or unknown command`` (recorded in ``unknown``).
 
+A command sent before the previous reply arrived is recorded in ``pipelined``
+(res_agi.c reads through stdio but polls the fd, so it would stall on it).
+
 ``hangup_after=N`` sends the bare ``HANGUP`` line Asterisk sends when the
 caller hangs up, after the N-th reply (0: right after the environment block).
 """
@@ -80,8 +83,9 @@ def call_env(
     if extension is not None:
         changes["agi_extension"] = extension
     if args is not None:
-        old = [ln.split(":", 1)[0] for ln in template.decode().split("\n")
-               if ln.startswith("agi_arg_")]
+        old = [
+            ln.split(":", 1)[0] for ln in template.decode().split("\n") if ln.startswith("agi_arg_")
+        ]
         for key in old:
             changes[key] = None
         for i, value in enumerate(args, start=1):
@@ -96,6 +100,7 @@ class PeerResult:
     commands: list[str] = field(default_factory=list)
     set_vars: dict[str, str] = field(default_factory=dict)
     unknown: list[str] = field(default_factory=list)
+    pipelined: list[str] = field(default_factory=list)  # commands sent before a reply
     closed_by_server: bool = False
     hung_up: bool = False
 
@@ -130,13 +135,13 @@ class FakeAsterisk:
         dead = result.hung_up
         words = command.split(" ")
         if command.startswith("GET VARIABLE"):
-            name = command[len("GET VARIABLE"):].strip()
+            name = command[len("GET VARIABLE") :].strip()
             if not name:
                 return USAGE_520
             value = self.vars.get(name)
             return b"200 result=0\n" if value is None else f"200 result=1 ({value})\n".encode()
         if command.startswith("SET VARIABLE "):
-            name, _, value = command[len("SET VARIABLE "):].partition(" ")
+            name, _, value = command[len("SET VARIABLE ") :].partition(" ")
             self.vars[name] = result.set_vars[name] = _unquote(value)
             return b"200 result=1\n"
         if words[0] == "VERBOSE":
@@ -168,12 +173,22 @@ class FakeAsterisk:
                     writer.write(b"HANGUP\n")
                     result.hung_up = True
                 await writer.drain()
+                buffer = b""
                 while True:
-                    line = await reader.readline()
-                    if not line:
+                    while b"\n" not in buffer:
+                        chunk = await reader.read(4096)
+                        if not chunk:
+                            break
+                        buffer += chunk
+                    if b"\n" not in buffer:
                         result.closed_by_server = True
                         break
-                    command = line.decode("utf-8").rstrip("\n")
+                    line, _, buffer = buffer.partition(b"\n")
+                    if b"\n" in buffer:
+                        # res_agi.c would not see this command (it is in its stdio buffer
+                        # while it polls the fd): real Asterisk stalls here.
+                        result.pipelined.append(buffer.decode("utf-8", "replace"))
+                    command = line.decode("utf-8")
                     result.commands.append(command)
                     reply = self._reply(command, result)
                     if self.send_trying:

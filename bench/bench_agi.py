@@ -54,12 +54,13 @@ async def serve_bare() -> None:
 
     app = Application()
     app.add_route("desk-check", one_command)
-    server = await asyncio.start_server(app.handler, "127.0.0.1", 0)
+    # the same listen backlog as AgiServer's (1024), so both see the same kernel queue
+    server = await asyncio.start_server(app.handler, "127.0.0.1", 0, backlog=1024)
     await _announce_and_wait(server.sockets[0].getsockname()[1])
     server.close()
 
 
-async def serve_ours(mode: str, ledger: str) -> None:
+async def serve_ours(mode: str, ledger: str, desk_ttl: float) -> None:
     from agi_scripts.desk import DeskService
     from agi_scripts.desk_check import DeskScripts
     from agi_scripts.desk_config import parse_desk_config
@@ -74,7 +75,8 @@ async def serve_ours(mode: str, ledger: str) -> None:
     if mode == "desk":
         store = await DeskStore.open(url)
         closers.append(store.close)
-        desk = DeskService(parse_desk_config('[extensions]\n"201" = "executive"\n'), store)
+        config = parse_desk_config('[extensions]\n"201" = "executive"\n')
+        desk = DeskService(config, store, cache_ttl_s=desk_ttl)
         closers.insert(0, desk.aclose)
         routes = DeskScripts(desk).routes()
     else:
@@ -105,7 +107,7 @@ async def serve_ours(mode: str, ledger: str) -> None:
         at = datetime(2026, 11, 26, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
         routes = DialerCheck(stores.gate, clock=lambda: at).routes()
     server = AgiServer(
-        RouteTable(routes), AgiServerConfig(port=0, max_sessions=1024, max_connections=4096)
+        RouteTable(routes), AgiServerConfig(port=0, max_sessions=1024, max_connections=1024)
     )
     await server.start()
     await _announce_and_wait(server.port)
@@ -124,9 +126,11 @@ async def serve_ours(mode: str, ledger: str) -> None:
 
 
 async def _announce_and_wait(port: int) -> None:
+    """Print the port, then answer "cpu" with this process's CPU seconds until stdin closes."""
     print(port, flush=True)
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, sys.stdin.readline)  # parent closes stdin to stop us
+    while (await loop.run_in_executor(None, sys.stdin.readline)) == "cpu\n":
+        print(f"{time.process_time():.6f}", flush=True)
 
 
 # --- load generator ------------------------------------------------------------------------
@@ -220,14 +224,33 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def bench(mode: str, args: argparse.Namespace) -> dict[str, float]:
-    cmd = [sys.executable, __file__, "--serve", mode, "--dialer-ledger", args.dialer_ledger]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--serve",
+        mode,
+        "--dialer-ledger",
+        args.dialer_ledger,
+        "--desk-cache-ttl",
+        str(args.desk_cache_ttl),
+    ]
     proc = await asyncio.create_subprocess_exec(*cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         assert proc.stdout is not None
         port = int(await proc.stdout.readline())
         envs = Env(mode)
         await closed_loop(port, envs, 20, 0.5)  # warm-up: imports, caches, SQLite pages
+
+        async def server_cpu() -> float:
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(b"cpu\n")
+            await proc.stdin.drain()
+            return float(await proc.stdout.readline())
+
+        cpu0, t0 = await server_cpu(), time.perf_counter()
         sps = await closed_loop(port, envs, args.peers, args.seconds)
+        cpu1, t1 = await server_cpu(), time.perf_counter()
+        cpu_per_session = (cpu1 - cpu0) / max(1.0, sps * (t1 - t0))
         await asyncio.sleep(0.5)
         lat = await open_loop(port, envs, args.rate, args.seconds)
     finally:
@@ -237,6 +260,7 @@ async def bench(mode: str, args: argparse.Namespace) -> dict[str, float]:
             await proc.wait()
     return {
         "sps": sps,
+        "cpu_us": cpu_per_session * 1e6,
         "p50": pct(lat, 0.50),
         "p99": pct(lat, 0.99),
         "n": len(lat),
@@ -308,20 +332,22 @@ async def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--dialer-ledger", choices=["sql", "redis"], default="sql")
     parser.add_argument("--only", default="bare,desk,dialer")
+    parser.add_argument("--desk-cache-ttl", type=float, default=2.0, metavar="SECONDS")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.serve == "bare":
         await serve_bare()
         return
     if args.serve:
-        await serve_ours(args.serve, args.dialer_ledger)
+        await serve_ours(args.serve, args.dialer_ledger, args.desk_cache_ttl)
         return
     results: dict[str, dict[str, float]] = {}
     for mode in args.only.split(","):
         results[mode] = await bench(mode, args)
         r = results[mode]
         print(
-            f"{mode:<7} closed loop {args.peers} peers: {r['sps']:7.0f} sessions/s | "
+            f"{mode:<7} closed loop {args.peers} peers: {r['sps']:7.0f} sessions/s, server CPU "
+            f"{r['cpu_us']:5.0f} us/session (= {1e6 / r['cpu_us']:5.0f}/s on one core) | "
             f"open loop {args.rate:.0f}/s x {r['n']}: p50 {r['p50']:.2f} ms, "
             f"p99 {r['p99']:.2f} ms",
             flush=True,
@@ -334,8 +360,10 @@ async def main() -> None:
             if mode in results:
                 r = results[mode]
                 print(
-                    f"{mode}: {100 * r['sps'] / base:.0f} % of bare "
-                    f"(target >= 60 %); p99 {r['p99']:.2f} ms (target < 10 ms)"
+                    f"{mode}: {100 * r['sps'] / base:.0f} % of bare's sessions/s, "
+                    f"{100 * results['bare']['cpu_us'] / r['cpu_us']:.0f} % of bare's "
+                    f"one-core capacity (target >= 60 %); p99 {r['p99']:.2f} ms "
+                    f"(target < 10 ms)"
                 )
 
 

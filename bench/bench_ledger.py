@@ -50,8 +50,8 @@ def requests(n: int, seed: int) -> list[CallRequest]:
 
 async def measure(
     ledger: ContactLedger, reqs: list[CallRequest], concurrency: int
-) -> tuple[float, list[float], int]:
-    """(elapsed s, latencies s, granted) of all requests with ``concurrency`` workers."""
+) -> tuple[float, float, list[float], int]:
+    """(elapsed s, CPU s of this process, latencies s, granted) with ``concurrency`` workers."""
     latencies: list[float] = []
     granted = 0
     queue = iter(enumerate(reqs))
@@ -67,20 +67,22 @@ async def measure(
             latencies.append(time.perf_counter() - t0)
             granted += decision.allowed
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     async with asyncio.TaskGroup() as tg:
         for _ in range(concurrency):
             tg.create_task(worker())
-    return time.perf_counter() - start, latencies, granted
+    return time.perf_counter() - start, time.process_time() - cpu, latencies, granted
 
 
-def report(name: str, mode: str, elapsed: float, lat: list[float], granted: int) -> None:
+def report(name: str, mode: str, result: tuple[float, float, list[float], int]) -> None:
+    elapsed, cpu, lat, granted = result
     lat_ms = sorted(x * 1000 for x in lat)
     p50 = statistics.median(lat_ms)
     p99 = lat_ms[min(len(lat_ms) - 1, int(len(lat_ms) * 0.99))]
+    cpu_ms = cpu * 1000 / len(lat)
     print(
-        f"| {name:<10} | {mode:<16} | {len(lat) / elapsed:>9.0f} | {p50:>7.2f} | {p99:>7.2f} "
-        f"| {granted:>6}/{len(lat):<6} |",
+        f"| {name:<8} | {mode:<10} | {len(lat) / elapsed:>11.0f} | {p50:>6.2f} | {p99:>7.2f} "
+        f"| {cpu_ms:>6.3f} | {1000 / cpu_ms:>8.0f} | {granted:>5}/{len(lat):<5} |",
         flush=True,
     )
 
@@ -91,10 +93,8 @@ async def bench(
     ledger = await opener(POLICY)
     try:
         await measure(ledger, requests(min(200, n), 99), 4)  # warm-up: pools, scripts, caches
-        elapsed, lat, granted = await measure(ledger, requests(n, 1), 1)
-        report(name, "sequential", elapsed, lat, granted)
-        elapsed, lat, granted = await measure(ledger, requests(n, 2), concurrency)
-        report(name, f"{concurrency} tasks", elapsed, lat, granted)
+        report(name, "sequential", await measure(ledger, requests(n, 1), 1))
+        report(name, f"{concurrency} tasks", await measure(ledger, requests(n, 2), concurrency))
     finally:
         await ledger.close()
 
@@ -107,8 +107,16 @@ async def main() -> None:
     args = parser.parse_args()
     only = set(args.only or ["sqlite", "postgres", "redis"])
     print(f"check-and-reserve, {args.n} calls per run, one process (cpu count {os.cpu_count()})")
-    print("| backend    | mode             | decisions/s | p50 ms | p99 ms | granted       |")
-    print("|------------|------------------|-------------|--------|--------|---------------|")
+    print("cpu ms: CPU time of this process per decision; cpu-bound/s: 1000 / cpu ms, the rate")
+    print("one free core would sustain (the machine is shared; wall-clock rates vary with load)")
+    print(
+        "| backend  | mode       | decisions/s | p50 ms |  p99 ms | cpu ms | cpu-bound/s |"
+        " granted |"
+    )
+    print(
+        "|----------|------------|-------------|--------|---------|--------|-------------|"
+        "---------|"
+    )
     if "sqlite" in only:
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite+aiosqlite:///{tmp}/bench.sqlite3"

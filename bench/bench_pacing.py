@@ -2,7 +2,7 @@
 
 Run on demand (not a test):
 
-    .venv/bin/python bench/bench_pacing.py            # full: 4 h runs, 3 seeds
+    .venv/bin/python bench/bench_pacing.py            # full: 3 h runs, 3 seeds
     .venv/bin/python bench/bench_pacing.py --quick    # 1 h runs, 1 seed
 
 For every campaign (team size x answer rate, plus an answer rate and a team
@@ -71,14 +71,14 @@ def best_ratio(config: CampaignConfig) -> tuple[float, SimResult]:
     low, high = 1.0, 1.0
     while trial(high).abandon_rate <= TARGET and high < 60.0:
         low, high = high, high * 1.3
-    for _ in range(6):
+    for _ in range(5):
         middle = round((low + high) / 2.0, 4)
         if trial(middle).abandon_rate <= TARGET:
             low = middle
         else:
             high = middle
     feasible = [(r.occupancy, lines) for lines, r in tried.items() if r.abandon_rate <= TARGET]
-    occupancy, lines = max(feasible) if feasible else (0.0, 1.0)
+    _, lines = max(feasible) if feasible else (0.0, 1.0)
     return lines, trial(lines)
 
 
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, help="seeds per campaign")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     args = parser.parse_args(argv)
-    hours = args.hours or (1.0 if args.quick else 4.0)
+    hours = args.hours or (1.0 if args.quick else 3.0)
     seeds = args.seeds or (1 if args.quick else 3)
     jobs = [(case, seed, hours) for case in cases(hours) for seed in range(1, seeds + 1)]
     started = time.monotonic()

@@ -62,7 +62,7 @@ def make_rows(
 ) -> tuple[list[tuple[object, ...]], list[str]]:
     numbers = [f"13{rng.randrange(10**9):09d}" for _ in range(customers)]
     digests = [keys.digest_key(k) for k in numbers]
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for i in range(n):
         c = rng.randrange(customers)
         started = START + timedelta(seconds=rng.randrange(SPAN_S))
@@ -233,7 +233,11 @@ async def main() -> int:
             finally:
                 await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
                 await admin.close()
-    print(f"\nrecording search, {args.rows:,} index rows:")
+    load = os.getloadavg()
+    print(
+        f"\nrecording search, {args.rows:,} index rows ({os.cpu_count()} CPUs, "
+        f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}):"
+    )
     print("\n".join(report))
     bad = [r for r in report if "p99" in r and float(r.split("p99")[1].split("ms")[0]) >= 50]
     print("\nall p99 under 50 ms" if not bad else f"\n{len(bad)} figure(s) at or over 50 ms p99")

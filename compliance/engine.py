@@ -46,13 +46,18 @@ wrong, no script, unknown segment: see :data:`PERMANENT_CODES`), or when the
 lead is recalled before that moment. Of those, :data:`REQUEST_CODES` are
 faults of the request, not of the number: fix the request and ask again.
 Each time-based reason carries its own ``retry_at`` (also window-adjusted).
+
+Speed: per policy object the engine keeps month boundaries, calling-window
+openings and the Reasons that carry only calendar figures (immutable values,
+shared between customers refused for the same figures), all in bounded
+in-memory dictionaries; results never depend on what is cached.
 """
 
 from __future__ import annotations
 
 import bisect
 import calendar
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from functools import lru_cache
@@ -163,7 +168,17 @@ class _Frame:
 class _Compiled:
     """What evaluate needs from a Policy, prepared once per policy object."""
 
-    __slots__ = ("allowed", "counted", "frames", "opens", "policy", "quiet", "recall", "tz")
+    __slots__ = (
+        "allowed",
+        "counted",
+        "frames",
+        "memo",
+        "opens",
+        "policy",
+        "quiet",
+        "recall",
+        "tz",
+    )
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
@@ -174,6 +189,9 @@ class _Compiled:
         self.frames: dict[int, _Frame] = {}
         self.recall: dict[datetime, datetime] = {}
         self.opens: dict[tuple[str, datetime], datetime] = {}
+        # Reasons are immutable and most carry only calendar figures ("2 calls in
+        # 2026-11"): customers refused for the same figures share one Reason object.
+        self.memo: dict[tuple[object, ...], Reason] = {}
 
     def frame(self, month: int) -> _Frame:
         f = self.frames.get(month)
@@ -197,6 +215,26 @@ class _Compiled:
                 self.opens.clear()
             r = next_window_open(self.policy, segment, at)
             self.opens[key] = r
+        return r
+
+    def reason(
+        self,
+        code: ReasonCode,
+        figures: tuple[object, ...],
+        retry: datetime,
+        segment: Segment | None,
+        zone: tzinfo | None,
+        message: Callable[[], str],
+    ) -> Reason:
+        """The Reason for ``code`` with these figures; retry moved into a calling window."""
+        key = (code, figures, segment.name if segment is not None else None, zone)
+        r = self.memo.get(key)
+        if r is None:
+            if len(self.memo) > 8192:
+                self.memo.clear()
+            when = self.window_open(segment, retry) if segment is not None else retry
+            r = Reason(code, RULES[code], message(), when.astimezone(zone))
+            self.memo[key] = r
         return r
 
     def recall_at(self, assigned_at: datetime, months: int) -> datetime:
@@ -267,8 +305,8 @@ def _count(
     bisect_right = bisect.bisect_right
     attempt, refusal = _ATTEMPT, _REFUSAL
     for e in history:
-        kind = e.kind
-        if kind is attempt:
+        kind = e.kind  # == rather than `is`: a plain "attempt" string must count too
+        if kind == attempt:
             if e.outcome not in counted:
                 continue
             at = e.at
@@ -279,7 +317,7 @@ def _count(
             if p_lo < at < p_hi and e.product == product:
                 if last_product is None or at > last_product:
                     last_product = at
-        elif kind is refusal and e.product == product:
+        elif kind == refusal and e.product == product:
             refusals += 1
     return _Counts(months, year, last_product, refusals)
 
@@ -293,8 +331,10 @@ def evaluate(
     """Check every pre-dial rule; return the decision with every failing reason.
 
     ``history`` is the customer's contact history (at least everything from
-    :func:`history_horizon` on, and every REFUSAL ever). ``request.at`` and the
-    event times must be timezone-aware (ValueError otherwise: a broken invariant).
+    :func:`history_horizon` on, and every REFUSAL ever), in any order.
+    ``request.at`` and the event times must be timezone-aware: a naive
+    ``request.at`` raises ValueError, a naive event time TypeError (broken
+    invariants, not business outcomes).
     """
     c = _compile(policy)
     at = request.at
@@ -314,21 +354,12 @@ def evaluate(
         )
     if not reasons:
         return c.allowed
-    if segment is not None:  # a retry time only helps when a call could be placed then
-        reasons = [_in_a_window(c, segment, r, at.tzinfo) for r in reasons]
     return Decision(
         allowed=False,
         reasons=tuple(reasons),
         retry_at=_decision_retry(c, reasons, segment, recall),
         policy_version=policy.version,
     )
-
-
-def _in_a_window(c: _Compiled, segment: Segment, r: Reason, zone: tzinfo | None) -> Reason:
-    if r.retry_at is None or r.code is R.OUTSIDE_CALLING_HOURS:
-        return r
-    when = c.window_open(segment, r.retry_at).astimezone(zone)
-    return Reason(r.code, r.rule, r.message, when)
 
 
 def _check_number(
@@ -379,66 +410,84 @@ def _check_caps(
     segment: Segment | None,
     reasons: list[Reason],
 ) -> None:
+    """A.3 and the segment caps of A.4. Retry times are moved into a calling window."""
     month = local.year * 12 + local.month - 1
     frame = c.frame(month)
     caps = c.policy.caps
     counts = _count(c, frame, request.at.astimezone(UTC), request.product, history)
     this_month = counts.months[-1]
-    tz = c.tz
+    tz, zone = c.tz, request.at.tzinfo
     if this_month >= caps.monthly_calls:
         reasons.append(
-            Reason(
+            c.reason(
                 R.MONTHLY_CAP,
-                RULES[R.MONTHLY_CAP],
-                f"{this_month} calls in {_month_name(month)}, limit {caps.monthly_calls}"
-                + (f"; then {caps.quiet_months} quiet months" if caps.quiet_months else ""),
+                (this_month, month),
                 _month_dt(tz, month + 1 + caps.quiet_months),
+                segment,
+                zone,
+                lambda: (
+                    f"{this_month} calls in {_month_name(month)}, limit {caps.monthly_calls}"
+                    + (f"; then {caps.quiet_months} quiet months" if caps.quiet_months else "")
+                ),
             )
         )
-    for back in range(1, c.quiet + 1):  # the latest capped month decides
-        n = counts.months[-1 - back]
-        if n >= caps.monthly_calls:
-            capped = month - back
-            until = capped + 1 + caps.quiet_months
-            reasons.append(
-                Reason(
-                    R.QUIET_PERIOD,
-                    RULES[R.QUIET_PERIOD],
+    back = next(
+        (b for b in range(1, c.quiet + 1) if counts.months[-1 - b] >= caps.monthly_calls), 0
+    )
+    if back:  # the latest capped month decides
+        n, capped = counts.months[-1 - back], month - back
+        until = capped + 1 + caps.quiet_months
+        reasons.append(
+            c.reason(
+                R.QUIET_PERIOD,
+                (n, capped),
+                _month_dt(tz, until),
+                segment,
+                zone,
+                lambda: (
                     f"{n} calls in {_month_name(capped)} reached the monthly limit "
                     f"{caps.monthly_calls}: no call in the {caps.quiet_months} months after, "
-                    f"until {_month_name(until)}",
-                    _month_dt(tz, until),
-                )
+                    f"until {_month_name(until)}"
+                ),
             )
-            break
+        )
     year = month // 12
     if counts.year >= caps.yearly_calls:
         reasons.append(
-            Reason(
+            c.reason(
                 R.YEARLY_CAP,
-                RULES[R.YEARLY_CAP],
-                f"{counts.year} calls in {year}, limit {caps.yearly_calls}",
+                (counts.year, year),
                 _month_dt(tz, year * 12 + 12),
+                segment,
+                zone,
+                lambda: f"{counts.year} calls in {year}, limit {caps.yearly_calls}",
             )
         )
-    _check_product(c, request, counts, reasons)
+    _check_product(c, request, counts, segment, reasons)
     if segment is not None:
-        _check_segment_caps(c, segment, counts, month, reasons)
+        _check_segment_caps(c, segment, counts, month, zone, reasons)
 
 
 def _check_product(
-    c: _Compiled, request: CallRequest, counts: _Counts, reasons: list[Reason]
+    c: _Compiled,
+    request: CallRequest,
+    counts: _Counts,
+    segment: Segment | None,
+    reasons: list[Reason],
 ) -> None:
     caps = c.policy.caps
     if counts.last_product is not None:
         last = counts.last_product.astimezone(c.tz)
+        retry = last + timedelta(days=caps.product_interval_days)
+        if segment is not None:
+            retry = c.window_open(segment, retry)
         reasons.append(
             Reason(
                 R.PRODUCT_INTERVAL,
                 RULES[R.PRODUCT_INTERVAL],
                 f"product {request.product!r} was offered on {last:%Y-%m-%d %H:%M}, "
                 f"less than {caps.product_interval_days} days ago",
-                last + timedelta(days=caps.product_interval_days),
+                retry.astimezone(request.at.tzinfo),
             )
         )
     if counts.refusals >= caps.product_refusals:
@@ -453,28 +502,39 @@ def _check_product(
 
 
 def _check_segment_caps(
-    c: _Compiled, segment: Segment, counts: _Counts, month: int, reasons: list[Reason]
+    c: _Compiled,
+    segment: Segment,
+    counts: _Counts,
+    month: int,
+    zone: tzinfo | None,
+    reasons: list[Reason],
 ) -> None:
     this_month = counts.months[-1]
     if segment.monthly_calls is not None and this_month >= segment.monthly_calls:
+        limit = segment.monthly_calls
         reasons.append(
-            Reason(
+            c.reason(
                 R.SEGMENT_MONTHLY_CAP,
-                RULES[R.SEGMENT_MONTHLY_CAP],
-                f"{this_month} calls in {_month_name(month)}, "
-                f"segment {segment.name!r} limit {segment.monthly_calls}",
+                (this_month, month),
                 _month_dt(c.tz, month + 1),
+                segment,
+                zone,
+                lambda: (
+                    f"{this_month} calls in {_month_name(month)}, "
+                    f"segment {segment.name!r} limit {limit}"
+                ),
             )
         )
     if segment.yearly_calls is not None and counts.year >= segment.yearly_calls:
-        year = month // 12
+        year, limit = month // 12, segment.yearly_calls
         reasons.append(
-            Reason(
+            c.reason(
                 R.SEGMENT_YEARLY_CAP,
-                RULES[R.SEGMENT_YEARLY_CAP],
-                f"{counts.year} calls in {year}, segment {segment.name!r} "
-                f"limit {segment.yearly_calls}",
+                (counts.year, year),
                 _month_dt(c.tz, year * 12 + 12),
+                segment,
+                zone,
+                lambda: f"{counts.year} calls in {year}, segment {segment.name!r} limit {limit}",
             )
         )
 
@@ -513,13 +573,18 @@ def _check_hours(
         )
         return
     if not _in_window(segment, local):
+        # same minute, same segment: same message and same next opening
         reasons.append(
-            Reason(
+            c.reason(
                 R.OUTSIDE_CALLING_HOURS,
-                RULES[R.OUTSIDE_CALLING_HOURS],
-                f"{DAY_NAMES[local.weekday()]} {local:%H:%M} ({c.policy.timezone}) is outside "
-                f"the calling hours of segment {segment.name!r}: {_hours_text(segment)}",
-                next_window_open(c.policy, segment, request.at),
+                (local.year, local.month, local.day, local.hour, local.minute),
+                local.replace(second=0, microsecond=0),
+                segment,
+                request.at.tzinfo,
+                lambda: (
+                    f"{DAY_NAMES[local.weekday()]} {local:%H:%M} ({c.policy.timezone}) is "
+                    f"outside the calling hours of segment {segment.name!r}: {_hours_text(segment)}"
+                ),
             )
         )
 

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from compliance.campaigns import UnknownCampaign
 from compliance.ledger import utcnow
@@ -472,15 +472,3 @@ class LeadStore:
                 .returning(leads_table.c.id)
             )
             return len(result.all())
-
-    async def _campaign_exists(self, conn: AsyncConnection, campaign: str) -> bool:
-        row = (
-            await conn.execute(
-                select(campaigns_table.c.name).where(campaigns_table.c.name == campaign)
-            )
-        ).first()
-        return row is not None
-
-
-def with_status(lead: Lead, status: LeadStatus) -> Lead:
-    return replace(lead, status=status)

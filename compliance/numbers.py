@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 
@@ -138,6 +138,10 @@ class NumberPlan:
     internal_lengths: tuple[int, ...] = DEFAULT_INTERNAL_LENGTHS
     premium_prefixes: tuple[str, ...] = DEFAULT_PREMIUM_PREFIXES
     emergency: tuple[str, ...] = DEFAULT_EMERGENCY
+    # Parsed numbers, by raw text (values are immutable). Not part of the value.
+    _cache: dict[str, PhoneNumber] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         if not is_area_code(self.home_area):
@@ -150,13 +154,24 @@ class NumberPlan:
                 raise ValueError(f"{p!r} is not a digit string")
 
     def parse(self, raw: str) -> PhoneNumber:
-        return _parse_cached(raw, self)
+        """:func:`parse` with this plan (results remembered: up to 200,000 numbers)."""
+        number = self._cache.get(raw)
+        if number is None:
+            number = _parse(raw, self)
+            if len(self._cache) >= 200_000:
+                self._cache.clear()
+            self._cache[raw] = number
+        return number
 
     def classify(self, raw: str) -> NumberKind:
         try:
-            return _parse_cached(raw, self).kind
+            return self.parse(raw).kind
         except InvalidNumber:
             return NumberKind.INVALID
+
+    def cache_clear(self) -> None:
+        """Forget the parsed numbers (for benchmarks of the cold path)."""
+        self._cache.clear()
 
 
 _DEFAULT_PLAN = NumberPlan()
@@ -189,7 +204,8 @@ def parse(
         plan = _DEFAULT_PLAN
     else:
         plan = NumberPlan(home_area, tuple(internal_lengths), tuple(premium_prefixes), emergency)
-    return _parse_cached(raw, plan)
+        return _parse_cached(raw, plan)
+    return plan.parse(raw)
 
 
 def classify(

@@ -115,6 +115,9 @@ class Policy:
     segments: Mapping[str, Segment]
     tz: tzinfo = field(compare=False, repr=False)
 
+    def __hash__(self) -> int:  # the mappings are not hashable; equal policies hash equal
+        return hash((self.version, self.source, self.caps, self.caller_id_pool, self.numbers))
+
 
 # --- loading -------------------------------------------------------------------
 

@@ -22,10 +22,9 @@ ledger only supplies the history and stores the result and the decision log.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -246,12 +245,6 @@ class SqlLedger:
                 for r in rows
             ]
 
-    async def count_events(self) -> int:
-        async with self._engine.connect() as conn:
-            return int(
-                (await conn.execute(select(func.count()).select_from(contact_events))).scalar_one()
-            )
-
     # --- internals ---------------------------------------------------------------------------
 
     async def _lock_customer(self, conn: AsyncConnection, key: str) -> None:
@@ -318,12 +311,3 @@ class SqlLedger:
                 policy_version=decision.policy_version,
             )
         )
-
-
-def events_summary(events: Sequence[ContactEvent]) -> dict[str, int]:
-    """Counts per kind/outcome, for CLI and reports."""
-    out: dict[str, int] = {}
-    for e in events:
-        name = e.kind.value if e.kind == ContactKind.REFUSAL else e.outcome.value
-        out[name] = out.get(name, 0) + 1
-    return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -258,6 +258,12 @@ class LeadAdapter:
             count_attempt=counted,
             now=now,
         )
+
+    async def release_claims(self, campaign: str, now: datetime) -> int:
+        # LeadStore.release_stale does not filter by claimer: with several dialer
+        # processes on one campaign, give each its own claimer and run this only
+        # when none of them is running.
+        return await self.store.release_stale(campaign, timedelta(0), now=now)
 
     async def refuse(self, lead: DialLead, reasons: Sequence[str], *, now: datetime) -> None:
         await self.store.update_lead(

@@ -43,15 +43,18 @@ def bridge_id_for(agent_id: str) -> str:
     return f"agent-{agent_id}"
 
 
-def channel_id_for(agent_id: str, generation: int) -> str:
-    """The nailed-up softphone channel id; the generation changes on each re-call."""
-    return f"ag-{agent_id}-{generation}"
+def channel_id_for(agent_id: str, generation: int, session: str = "") -> str:
+    """The nailed-up softphone channel id; ``session`` (one per dialer process) and the
+    generation (one per login) make it unique, so a restart never collides with a
+    channel of the previous process."""
+    return f"ag-{agent_id}-{session}{generation}"
 
 
 @dataclass(slots=True)
 class Agent:
     agent_id: str
     endpoint: str
+    session: str = ""
     status: AgentStatus = AgentStatus.OFFLINE
     channel_up: bool = False
     generation: int = 0
@@ -73,7 +76,7 @@ class Agent:
 
     @property
     def channel_id(self) -> str:
-        return channel_id_for(self.agent_id, self.generation)
+        return channel_id_for(self.agent_id, self.generation, self.session)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +94,8 @@ class AgentView:
 
 
 class AgentPool:
-    def __init__(self) -> None:
+    def __init__(self, session: str = "") -> None:
+        self.session = session
         self._agents: dict[str, Agent] = {}
         self._by_channel: dict[str, str] = {}
 
@@ -160,7 +164,7 @@ class AgentPool:
         """Log in (or re-log in): the runner must now call the softphone ``channel_id``."""
         a = self._agents.get(agent_id)
         if a is None:
-            a = Agent(agent_id, endpoint)
+            a = Agent(agent_id, endpoint, self.session)
             self._agents[agent_id] = a
         if a.status is not AgentStatus.OFFLINE:
             return a

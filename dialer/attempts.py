@@ -237,6 +237,21 @@ class AttemptLog:
             ).all()
         return [_record(r) for r in rows]
 
+    async def awaiting_disposition(self) -> list[AttemptRecord]:
+        """Calls that reached an agent and ended, with no disposition yet."""
+        t = attempts_table
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(t).where(
+                        (t.c.stage == Stage.DONE.value)
+                        & t.c.connected.is_(True)
+                        & t.c.disposition.is_(None)
+                    )
+                )
+            ).all()
+        return [_record(r) for r in rows]
+
     async def for_campaign(self, campaign: str) -> list[AttemptRecord]:
         async with self._engine.connect() as conn:
             rows = (

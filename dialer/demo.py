@@ -72,6 +72,7 @@ async def demo_stack(
     db_url: str | None = None,
     db_schema: str = "",
     redis_url: str = "",
+    redis_prefix: str = "dialer-demo:",
 ) -> AsyncIterator[DialerStack]:
     settings = Settings(
         ari=AriSettings(url=pbx_url, username="dialer", password="dialer-secret", app="dialer"),
@@ -88,7 +89,7 @@ async def demo_stack(
 
         from dialer.config import RedisSettings
 
-        settings = replace(settings, redis=RedisSettings(url=redis_url, prefix="dialer-demo:"))
+        settings = replace(settings, redis=RedisSettings(url=redis_url, prefix=redis_prefix))
     stack = await open_stack(
         settings, clock=clock, config=config, policy=policy, with_recordings=False
     )
@@ -181,9 +182,10 @@ async def run_demo(options: DemoOptions) -> int:
                     wrap_seconds=0.5,
                 )
                 print(
-                    f"dialer demo: {options.leads} leads ({len(blacklist)} on the do-not-call list, "
-                    f"e.g. {mask(blacklist[0])}), {options.agents} agents, {options.pacing} pacing, "
-                    f"PBX time x{options.time_scale:g}, {options.seconds:g} s",
+                    f"dialer demo: {options.leads} leads ({len(blacklist)} on the do-not-call "
+                    f"list, e.g. {mask(blacklist[0])}), {options.agents} agents, "
+                    f"{options.pacing} pacing, PBX time x{options.time_scale:g}, "
+                    f"{options.seconds:g} s",
                     file=sys.stderr,
                 )
                 t0 = time.monotonic()
@@ -223,9 +225,11 @@ async def _progress(stack: DialerStack, t0: float) -> None:
     f = stack.runner.figures(CAMPAIGN)
     funnel = await stack.attempts.funnel(CAMPAIGN)
     line = (
-        f"\r[{time.monotonic() - t0:5.1f}s] placed {f.calls_placed:4d}  ringing {f.dials_in_flight:3d}  "
-        f"talking {f.agents_talking:3d}  wrap-up {f.agents_wrapping:3d}  ready {f.agents_ready:3d}  "
-        f"connects {funnel.connects:4d}  abandon {funnel.abandon_rate:5.1%}  orders {funnel.orders:3d}"
+        f"\r[{time.monotonic() - t0:5.1f}s] placed {f.calls_placed:4d}  "
+        f"ringing {f.dials_in_flight:3d}  talking {f.agents_talking:3d}  "
+        f"wrap-up {f.agents_wrapping:3d}  ready {f.agents_ready:3d}  "
+        f"connects {funnel.connects:4d}  abandon {funnel.abandon_rate:5.1%}  "
+        f"orders {funnel.orders:3d}"
     )
     print(line, end="", file=sys.stderr, flush=True)
 

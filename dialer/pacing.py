@@ -373,6 +373,7 @@ class PredictivePacer:
     # as often as any (measured on the benchmark: better at every team size
     # than counting it all or none of it).
     TALK_CREDIT = 0.5
+    FUTURE_CREDIT = 1.0
 
     def __init__(
         self,
@@ -400,7 +401,6 @@ class PredictivePacer:
         self.control = _ControlState(integral=math.log(0.03))
         self._answer_flow = _EventRate(half_life=900.0)
         self._recent = _RecentRate(half_life=900.0)
-        self._last_at = -math.inf
         self._last_refresh = -math.inf
         self._last_agent_refresh = -math.inf
         self._dirty = True
@@ -426,7 +426,6 @@ class PredictivePacer:
             self._recent.add(result.at, result.abandoned)
         else:
             self.ring_failed.add(result.ring_seconds)
-        self._last_at = max(self._last_at, result.at)
         self._dirty = True
 
     def on_talk(self, result: TalkResult) -> None:
@@ -440,9 +439,8 @@ class PredictivePacer:
         if snapshot.agents_logged_in == 0:
             return 0
         progressive = progressive_calls(snapshot)
-        now = max(snapshot.now, self._last_at)
-        self.window.expire(now)
-        self.day.expire(now)
+        # Windows are measured on the results' own clock (DialResult.at) and
+        # expire as results arrive; snapshot.now only paces the controller.
         last = self.control.last_now
         dt = 0.0 if last is None else max(0.0, snapshot.now - last)
         self.control.last_now = snapshot.now
@@ -539,8 +537,17 @@ class PredictivePacer:
         self._talk_rows.clear()
         self._wrap_rows.clear()
 
+    @staticmethod
+    def _talk_key(elapsed: float) -> int:
+        # The chance to end soon changes slowly with a long call's age.
+        if elapsed < 60.0:
+            return int(elapsed * 0.5) * 2
+        if elapsed < 600.0:
+            return int(elapsed * 0.2) * 5
+        return int(elapsed * 0.05) * 20
+
     def _talk_row(self, elapsed: float) -> list[float]:
-        key = int(elapsed * 0.5) * 2
+        key = self._talk_key(elapsed)
         row = self._talk_rows.get(key)
         if row is not None:
             return row
@@ -613,16 +620,24 @@ class PredictivePacer:
         """Mean and variance of (customers answered - agents free) by each tau_j."""
         m = self.QUANTILES
         zeros = [0.0] * (2 * m)
-        free_rows = [self._talk_row(e) for e in snapshot.agents_talking]
-        free_rows += [self._wrap_row(e) for e in snapshot.agents_wrapping]
-        dial_rows = [self._dial_row(e) for e in snapshot.dials_in_flight]
+        # Rows are cached per (rounded) age; look the cache up inline, it is
+        # the hot path of the whole pacer.
+        talk_rows, talk_key = self._talk_rows, self._talk_key
+        free_rows = [
+            talk_rows.get(talk_key(e)) or self._talk_row(e) for e in snapshot.agents_talking
+        ]
+        wrap_rows = self._wrap_rows
+        free_rows += [wrap_rows.get(int(e)) or self._wrap_row(e) for e in snapshot.agents_wrapping]
+        dial_rows_cache, scale = self._dial_rows, 1.0 / self.RING_BIN
+        dial_rows = [
+            dial_rows_cache.get(int(e * scale)) or self._dial_row(e)
+            for e in snapshot.dials_in_flight
+        ]
         free = list(map(sum, zip(*free_rows, strict=True))) if free_rows else zeros
         dial = list(map(sum, zip(*dial_rows, strict=True))) if dial_rows else zeros
         waiting = float(snapshot.customers_waiting - snapshot.agents_ready)
-        future = self._dial_rate * self._p_answer
-        mean = [
-            waiting + future * self._future_share[j] + dial[j] - free[j] for j in range(m)
-        ]
+        future = self._dial_rate * self._p_answer * self.FUTURE_CREDIT
+        mean = [waiting + future * self._future_share[j] + dial[j] - free[j] for j in range(m)]
         var = [future * self._future_share[j] + dial[m + j] + free[m + j] for j in range(m)]
         return mean, var
 
@@ -642,13 +657,16 @@ class PredictivePacer:
             if exact:
                 q = sum(self._exact_risk(mean[j], var[j], pmf[j]) for j in range(m)) / m
             else:
-                q = sum(
-                    _normal_upper(
-                        (mean[j] + placed * s + 0.5)
-                        / math.sqrt(var[j] + placed * s * (1.0 - s) + 0.05)
+                q = (
+                    sum(
+                        _normal_upper(
+                            (mean[j] + placed * s + 0.5)
+                            / math.sqrt(var[j] + placed * s * (1.0 - s) + 0.05)
+                        )
+                        for j, s in enumerate(shares)
                     )
-                    for j, s in enumerate(shares)
-                ) / m
+                    / m
+                )
             if q > threshold:
                 break
             placed += 1

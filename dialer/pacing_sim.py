@@ -95,6 +95,7 @@ class SimResult:
     calls: int
     answered: int
     connected: int
+    connected_after_wait: int
     abandoned: int
     failed: int
     talk_seconds: float
@@ -148,6 +149,7 @@ class CampaignSimulator:
         self._next_call = 0
         self._answer_rate = config.answer_rate[0][1]
         self.calls = self.answered = self.connected = self.abandoned = self.failed = 0
+        self.connected_after_wait = 0
         self.talk_seconds = 0.0
         self.logged_in_seconds = 0.0
         self.decisions = 0
@@ -180,6 +182,7 @@ class CampaignSimulator:
             calls=self.calls,
             answered=self.answered,
             connected=self.connected,
+            connected_after_wait=self.connected_after_wait,
             abandoned=self.abandoned,
             failed=self.failed,
             talk_seconds=self.talk_seconds,
@@ -272,6 +275,7 @@ class CampaignSimulator:
         if self.waiting:
             call = next(iter(self.waiting))
             placed, answered_at = self.waiting.pop(call)
+            self.connected_after_wait += 1
             self._report_connected(answered_at - placed)
             self._connect(ident)
         else:

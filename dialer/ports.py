@@ -122,6 +122,9 @@ class LeadSource(Protocol):
     async def refuse(self, lead: DialLead, reasons: Sequence[str], *, now: datetime) -> None:
         """Never to be dialled (gate refusal without retry, do-not-call, wrong number)."""
 
+    async def release_claims(self, campaign: str, now: datetime) -> int:
+        """Give back every lead of ``campaign`` this dialer claimed (start-up after a crash)."""
+
 
 @dataclass(frozen=True, slots=True)
 class FinishedRecording:

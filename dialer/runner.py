@@ -64,6 +64,7 @@ from dialer.dispositions import (
     LeadStatus,
     plan,
 )
+from dialer.lanes import WriteLanes
 from dialer.outcomes import DialOutcome, ledger_outcome
 from dialer.pacing import DialResult, Pacer, PacingSnapshot, TalkResult, make_pacer
 from dialer.ports import (
@@ -111,8 +112,11 @@ class RunnerConfig:
     inbound_policy: InboundPolicy = InboundPolicy.PAUSE
     claimer: str = "dialer"
     max_claim: int = 20
+    recording_wait: float = 10.0  # after a call ends, how long to wait for RecordingFinished
     drain_timeout: float = 30.0  # graceful stop: live calls get this long, then are hung up
     logout_agents_at_stop: bool = True
+    write_lanes: int = 8  # parallel ordered lanes for per-call database writes
+    place_concurrency: int = 8  # leads checked and originated at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +151,7 @@ class LiveCall:
     ring_seconds: float | None = None
     talk_seconds: float | None = None
     answered: bool = False
+    recording_guard: asyncio.TimerHandle | None = None
 
 
 @dataclass
@@ -159,6 +164,18 @@ class CampaignRun:
     drained: bool = False
     awaiting_disposition: dict[str, str] = field(default_factory=dict)  # attempt -> agent
     calls_placed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Finish:
+    """What the end-of-call write needs, copied when the call ended."""
+
+    phase: str
+    agent_id: str | None
+    connected_wall: datetime | None
+    ring_seconds: float | None
+    talk_seconds: float | None
+    answered: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,13 +235,15 @@ class Runner:
         self._idle = asyncio.Event()
         self._pending_leads: dict[str, DialLead] = {}
         self._disp_leads: dict[str, DialLead] = {}
+        self.session = uuid.uuid4().hex[:6]
+        self._lanes = WriteLanes(self.config.write_lanes)
 
     # ------------------------------------------------------------ campaigns
     def add_campaign(self, plan_: CampaignPlan) -> CampaignRun:
         run = self.campaigns.get(plan_.name)
         if run is None:
             pacer = self._pacer_factory(plan_.pacing_method, plan_.pacing_params)
-            run = CampaignRun(plan_, pacer)
+            run = CampaignRun(plan_, pacer, AgentPool(self.session))
             self.campaigns[plan_.name] = run
         else:
             run.plan = plan_
@@ -257,9 +276,9 @@ class Runner:
 
     async def reconcile(self, channels: Sequence[Any], first: bool) -> None:
         """The ARI reconcile hook: queued behind every event already received."""
-        ids = {str(c.id) for c in channels}
+        states = {str(c.id): str(c.state) for c in channels}
         done = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(("reconcile", (ids, done)))
+        self._queue.put_nowait(("reconcile", (states, done)))
         await done
 
     # ------------------------------------------------------------ main loops
@@ -268,6 +287,7 @@ class Runner:
         async with asyncio.TaskGroup() as tg:
             dispatcher = tg.create_task(self._dispatch_loop(), name="dialer-dispatch")
             watcher = tg.create_task(self._wrapup_loop(), name="dialer-wrapup")
+            writer = tg.create_task(self._lanes.run(), name="dialer-writes")
             await self._pacing_loop(burst=burst)
             # Drain: no new calls; wait for the live ones to end.
             try:
@@ -286,6 +306,9 @@ class Runner:
             self._queue.put_nowait(("stop", None))
             await dispatcher
             watcher.cancel()
+            await self._lanes.join()
+            self._lanes.close()
+            await writer
 
     async def stop(self) -> None:
         """Graceful stop: no new calls; live calls run to their end."""
@@ -356,6 +379,8 @@ class Runner:
         elif kind == "call":
             attempt_id, ev = item
             await self._apply(attempt_id, ev)
+        elif kind == "recording_wait":
+            await self._recording_wait_expired(item)
         elif kind == "reconcile":
             ids, done = item
             try:
@@ -403,13 +428,14 @@ class Runner:
     def _all_drained(self) -> bool:
         active = [r for r in self.campaigns.values() if r.dialling]
         if self.halted is not None:
-            return not self.calls and not self._pending_leads
+            return not self.calls and not self._pending_leads and self._lanes.idle()
         return (
             bool(active)
             and all(r.drained for r in active)
             and not self.calls
             and not self._pending_leads
             and not self._awaiting_any()
+            and self._lanes.idle()
         )
 
     def snapshot(self, run: CampaignRun) -> PacingSnapshot:
@@ -450,25 +476,35 @@ class Runner:
         if n <= 0:
             return
         n = min(n, self.config.max_claim)
-        leads = await self.leads.claim(run.plan.name, self.clock.wall(), n)
+        try:
+            leads = await self.leads.claim(run.plan.name, self.clock.wall(), n)
+        except GateUnavailable as exc:
+            self._halt(f"lead store unavailable, dialling stopped: {exc}")
+            return
         if not leads:
             if not any(c.campaign == run.plan.name for c in self.calls.values()):
                 run.drained = True
             return
         run.drained = False
-        for i, lead in enumerate(leads):
-            if self.halted is not None or self._stopping:
-                # Give back what we claimed but did not check: nothing dialled unchecked.
-                for rest in leads[i:]:
+        limit = asyncio.Semaphore(self.config.place_concurrency)
+
+        async def place(lead: DialLead) -> None:
+            async with limit:
+                if self.halted is not None or self._stopping:
+                    # Give back what we claimed but did not check: nothing dialled unchecked.
                     await self.leads.retry_at(
-                        rest,
+                        lead,
                         None,
                         ["dialling stopped before the check"],
                         counted=False,
                         now=self.clock.wall(),
                     )
-                return
-            await self._place(run, lead)
+                    return
+                await self._place(run, lead)
+
+        async with asyncio.TaskGroup() as tg:
+            for lead in leads:
+                tg.create_task(place(lead))
 
     async def _place(self, run: CampaignRun, lead: DialLead) -> None:
         attempt_id = new_attempt_id()
@@ -668,14 +704,33 @@ class Runner:
         call.state, cmds = fsm.step(call.state, ev, now)
         for cmd in cmds:
             await self._execute(call, cmd)
-        if (
-            call.state.terminal
-            and call.finished
-            and (not call.recording_expected or call.state.recording_done)
-        ):
-            self._forget(call)
+        if call.state.terminal and call.finished:
+            if not call.recording_expected or call.state.recording_done:
+                self._forget(call)
+            elif call.recording_guard is None:
+                # RecordingFinished may be lost (socket gap): do not wait for it forever.
+                call.recording_guard = asyncio.get_running_loop().call_later(
+                    self.config.recording_wait,
+                    self._queue.put_nowait,
+                    ("recording_wait", attempt_id),
+                )
+
+    async def _recording_wait_expired(self, attempt_id: str) -> None:
+        call = self.calls.get(attempt_id)
+        if call is None or call.state.recording_done:
+            return
+        name = call.state.params.recording_name
+        logger.warning(
+            "attempt %s: end of recording %s not seen; recorded by name", attempt_id, name
+        )
+        await self.attempts.update(
+            attempt_id, self.clock.wall(), recording=name, reasons="recording end not seen"
+        )
+        self._forget(call)
 
     def _forget(self, call: LiveCall) -> None:
+        if call.recording_guard is not None:
+            call.recording_guard.cancel()
         for handle in call.timers.values():
             handle.cancel()
         call.timers.clear()
@@ -833,12 +888,16 @@ class Runner:
         call.ring_seconds = cmd.ring_seconds
         call.answered = cmd.answered
         if cmd.answered:
-            await self.attempts.update(
+            self._lanes.submit(
                 call.state.params.attempt_id,
-                self.clock.wall(),
-                answered=True,
-                ring_seconds=cmd.ring_seconds,
-                phase=call.state.phase.value,
+                partial(
+                    self.attempts.update,
+                    call.state.params.attempt_id,
+                    self.clock.wall(),
+                    answered=True,
+                    ring_seconds=cmd.ring_seconds,
+                    phase=call.state.phase.value,
+                ),
             )
         self._wake.set()
 
@@ -852,8 +911,25 @@ class Runner:
         call.talk_seconds = cmd.talk_seconds
 
     async def _call_finished(self, call: LiveCall, cmd: fsm.CallFinished) -> None:
-        p = call.state.params
         call.finished = True
+        if cmd.connected:
+            # The agent's disposition closes the lead (it waits for this lane's writes).
+            self._disp_leads[call.state.params.attempt_id] = call.lead
+        snapshot = _Finish(
+            phase=call.state.phase.value,
+            agent_id=call.state.agent_id,
+            connected_wall=call.connected_wall,
+            ring_seconds=call.ring_seconds,
+            talk_seconds=call.talk_seconds,
+            answered=call.answered,
+        )
+        self._lanes.submit(
+            call.state.params.attempt_id, partial(self._write_finish, call, cmd, snapshot)
+        )
+        self._wake.set()
+
+    async def _write_finish(self, call: LiveCall, cmd: fsm.CallFinished, snap: _Finish) -> None:
+        p = call.state.params
         wall = self.clock.wall()
         outcome = ledger_outcome(cmd.outcome)
         try:
@@ -867,16 +943,16 @@ class Runner:
             p.attempt_id,
             wall,
             stage=Stage.DONE,
-            phase=call.state.phase.value,
+            phase=snap.phase,
             outcome=cmd.outcome.value,
             connected=cmd.connected,
             abandoned=cmd.abandoned,
-            agent_id=call.state.agent_id,
-            connected_at=call.connected_wall,
+            agent_id=snap.agent_id,
+            connected_at=snap.connected_wall,
             ended_at=wall,
-            ring_seconds=call.ring_seconds,
-            talk_seconds=call.talk_seconds,
-            answered=call.answered,
+            ring_seconds=snap.ring_seconds,
+            talk_seconds=snap.talk_seconds,
+            answered=snap.answered,
         )
         logger.info(
             "attempt %s: ended %s%s",
@@ -893,7 +969,7 @@ class Runner:
             now=wall,
         )
         if nxt.kind is NextKind.AWAIT_DISPOSITION:
-            self._disp_leads[p.attempt_id] = call.lead  # the agent's disposition closes the lead
+            pass  # the agent's disposition closes the lead
         elif nxt.kind is NextKind.RETRY:
             await self.leads.retry_at(
                 call.lead, nxt.at, [nxt.reason], counted=nxt.counted, now=wall
@@ -905,6 +981,14 @@ class Runner:
         self._wake.set()
 
     async def _recording_done(self, call: LiveCall, cmd: fsm.RecordingDone) -> None:
+        ended = self.clock.wall()
+        self._lanes.submit(
+            call.state.params.attempt_id, partial(self._write_recording, call, cmd, ended)
+        )
+
+    async def _write_recording(
+        self, call: LiveCall, cmd: fsm.RecordingDone, ended: datetime
+    ) -> None:
         p = call.state.params
         await self.attempts.update(
             p.attempt_id, self.clock.wall(), recording=cmd.name, recording_seconds=cmd.duration
@@ -920,7 +1004,7 @@ class Runner:
                     number=call.lead.number,
                     agent_id=call.state.agent_id,
                     started_at=call.connected_wall or call.started_wall,
-                    ended_at=self.clock.wall(),
+                    ended_at=ended,
                 )
             )
 
@@ -1008,17 +1092,24 @@ class Runner:
     async def disposition(
         self, agent_id: str, req: DispositionRequest, attempt_id: str | None = None
     ) -> DispositionPlan | DispositionRejected:
-        async def go() -> DispositionPlan | DispositionRejected:
+        """Validate and apply an agent's disposition; returns once it is stored."""
+
+        async def go() -> tuple[DispositionPlan | DispositionRejected, asyncio.Future[None] | None]:
             return await self._disposition(agent_id, req, attempt_id)
 
-        return await self.call_in_dispatcher(go)
+        result, written = await self.call_in_dispatcher(go)
+        if written is not None:
+            await written
+        return result
 
     async def _disposition(
         self, agent_id: str, req: DispositionRequest, attempt_id: str | None
-    ) -> DispositionPlan | DispositionRejected:
+    ) -> tuple[DispositionPlan | DispositionRejected, asyncio.Future[None] | None]:
+        """In the dispatcher, without waiting for the database: validate, free the agent,
+        and queue the writes behind the end-of-call writes of the same attempt."""
         run = self._agent_run(agent_id)
         if run is None:
-            return DispositionRejected("agent", f"agent {agent_id} is not logged in")
+            return DispositionRejected("agent", f"agent {agent_id} is not logged in"), None
         target = attempt_id
         if target is None:
             for att, ag in run.awaiting_disposition.items():
@@ -1028,25 +1119,26 @@ class Runner:
         if target is None or run.awaiting_disposition.get(target) != agent_id:
             return DispositionRejected(
                 "attempt", f"agent {agent_id} has no call awaiting a disposition"
-            )
-        rec = await self.attempts.get(target)
-        if rec is None:
-            return DispositionRejected("attempt", f"unknown attempt {target}")
-        lead = self._lead_for_disposition(target, rec)
+            ), None
+        lead = self._disp_leads.get(target)
+        if lead is None:
+            return DispositionRejected("attempt", f"attempt {target} is not awaiting one"), None
         ctx = CallContext(
             attempt_id=target,
-            number=rec.number,
+            number=lead.number,
             campaign=run.plan.name,
             campaign_products=run.plan.products,
-            default_product=rec.product,
+            default_product=lead.product or run.plan.default_product,
             pool_caller_id=run.plan.caller_id,
             customer_dialled_number=lead.dialled_number,
         )
         wall = self.clock.wall()
         result = plan(req, ctx, wall)
         if isinstance(result, DispositionRejected):
-            return result
-        await self._apply_disposition(result, ctx, lead, target, wall)
+            return result, None
+        written = self._lanes.submit(
+            target, partial(self._apply_disposition, result, ctx, lead, target, wall)
+        )
         run.awaiting_disposition.pop(target, None)
         self._disp_leads.pop(target, None)
         agent = run.pool.get(agent_id)
@@ -1057,22 +1149,7 @@ class Runner:
         ):
             await self._wrap_done(run, agent_id)
         self._idle.set()
-        return result
-
-    def _lead_for_disposition(self, attempt_id: str, rec: AttemptRecord) -> DialLead:
-        lead = self._disp_leads.get(attempt_id)
-        if lead is not None:
-            return lead
-        return DialLead(
-            rec.lead_id,
-            rec.campaign,
-            rec.number,
-            rec.product,
-            "default",
-            None,
-            None,
-            rec.try_no - 1,
-        )
+        return result, written
 
     async def _apply_disposition(
         self,
@@ -1146,16 +1223,22 @@ class Runner:
             await self._wrap_done(run, agent_id)
 
     # ------------------------------------------------------------ reconcile and recovery
-    async def _reconcile(self, ids: set[str]) -> None:
+    async def _reconcile(self, states: dict[str, str]) -> None:
         """Compare with the channels Asterisk has (after a reconnect or at start-up)."""
+        ids = set(states)
         vanished = 0
         for attempt, call in list(self.calls.items()):
             st = call.state
             if st.terminal or st.phase is fsm.Phase.RESERVED:
                 continue
-            if st.params.channel_id not in ids and (st.originate_accepted or st.saw_event):
+            cid = st.params.channel_id
+            if cid not in ids and (st.originate_accepted or st.saw_event):
                 vanished += 1
                 await self._apply(attempt, fsm.Vanished())
+            elif states.get(cid) == "Up" and st.phase in (fsm.Phase.DIALING, fsm.Phase.RINGING):
+                # Answered while we were not listening (its StasisStart is lost):
+                # a person is waiting, connect them now or abandon within the limit.
+                await self._apply(attempt, fsm.StasisStarted(("customer", "reconciled")))
         known_agents = {
             a.channel_id
             for run in self.campaigns.values()
@@ -1247,6 +1330,31 @@ class Runner:
                 )
             else:
                 await self.leads.refuse(lead, [nxt.reason], now=wall)
+        for rec in await self.attempts.awaiting_disposition():
+            # Talked to an agent, no disposition before the crash: close the lead, never redial.
+            wall = self.clock.wall()
+            await self.attempts.update(
+                rec.attempt_id, wall, disposition="no_decision", note="recovered after restart"
+            )
+            lead = DialLead(
+                rec.lead_id,
+                rec.campaign,
+                rec.number,
+                rec.product,
+                "default",
+                None,
+                None,
+                rec.try_no - 1,
+            )
+            await self.leads.finish(lead, ["disposition lost in a restart"], counted=True, now=wall)
+            count += 1
+        for name in self.campaigns:
+            # Leads claimed but never checked (the crash came between claim and check).
+            released = await self.leads.release_claims(name, self.clock.wall())
+            if released:
+                logger.warning(
+                    "recovery: %d claimed, unchecked leads of %s released", released, name
+                )
         for cid in ids:
             if (cid.startswith(CUSTOMER_PREFIX) or cid.startswith(AGENT_PREFIX)) and ";" not in cid:
                 await self._safe_hangup(cid)

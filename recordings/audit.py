@@ -24,6 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from recordings.model import AuditEntry, Outcome, Problem
+from recordings.pii import mask_text
 from recordings.schema import GENESIS_HASH, audit_head, audit_log, reader
 
 MAX_TARGET = 200
@@ -103,7 +104,7 @@ async def append(
         role=clean(role, 16),
         action=clean(action, 32),
         target=clean(target, MAX_TARGET),
-        reason=clean(reason, MAX_REASON),
+        reason=clean(mask_text(reason), MAX_REASON),
         outcome=Outcome(outcome),
         detail=canonical_detail(detail),
         prev_hash=prev,

@@ -84,8 +84,29 @@ def write_bundle(
 ) -> BundleInfo:
     """Write the zip (blocking). Audio is re-hashed while copied; a file whose bytes no
     longer match its ingest checksum aborts the export (evidence must not be altered)."""
-    entries: list[dict[str, Any]] = []
     tmp = out_path.with_name(out_path.name + ".part")
+    try:
+        count = _write_zip(tmp, header=header, complaint=complaint, audio=audio, calls=calls)
+        with tmp.open("rb") as handle:
+            hasher = hashlib.sha256()
+            while chunk := handle.read(CHUNK):
+                hasher.update(chunk)
+            os.fsync(handle.fileno())
+        os.replace(tmp, out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return BundleInfo(out_path, hasher.hexdigest(), out_path.stat().st_size, count)
+
+
+def _write_zip(
+    tmp: Path,
+    *,
+    header: Mapping[str, Any],
+    complaint: Mapping[str, Any],
+    audio: Sequence[BundleAudio],
+    calls: Mapping[str, tuple[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]]]],
+) -> int:
+    entries: list[dict[str, Any]] = []
     with zipfile.ZipFile(tmp, "w") as zf:
 
         def add_bytes(arcname: str, data: bytes) -> None:
@@ -125,13 +146,7 @@ def write_bundle(
         add_bytes(MANIFEST, _json_bytes(manifest))
         sums = "".join(f"{e['sha256']}  {e['path']}\n" for e in entries if e["path"] != MANIFEST)
         zf.writestr(zipfile.ZipInfo(SUMS, _zip_time()), sums.encode(), zipfile.ZIP_DEFLATED)
-    with tmp.open("rb") as handle:
-        hasher = hashlib.sha256()
-        while chunk := handle.read(CHUNK):
-            hasher.update(chunk)
-        os.fsync(handle.fileno())
-    os.replace(tmp, out_path)
-    return BundleInfo(out_path, hasher.hexdigest(), out_path.stat().st_size, len(entries) + 1)
+    return len(entries) + 1
 
 
 class AlteredRecording(Exception):

@@ -33,10 +33,11 @@ from recordings.model import (
     SearchQuery,
 )
 from recordings.naming import BadName, check_format, check_ident, check_name, media_type
-from recordings.pii import mask
+from recordings.pii import mask, mask_text
 from recordings.policy import Permission, allows, may_open
 from recordings.service import (
     BadInput,
+    NotFound,
     Principal,
     RecordingsError,
     RecordingsService,
@@ -109,11 +110,12 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status < 400:
             raise
         status, message = exc.status, exc.reason
+    message = mask_text(message)
     await service.log_denial(
         actor,
         role,
         f"{request.method} {_route_name(request)}",
-        request.path[:200],
+        mask_text(request.path)[:200],
         reason=request.query.get("reason", "")[:MAX_REASON],
         detail={"status": status, "error": message[:300]},
     )
@@ -280,6 +282,10 @@ async def play(request: web.Request) -> web.StreamResponse:
     who, rec, reason = await _open(request)
     service = _service(request)
     request[SIZE] = rec.size
+    if not await asyncio.to_thread(service.store.absolute(rec.path).is_file):
+        raise NotFound(
+            f"the file of recording {rec.name} is missing (see: dialer recordings verify)"
+        )
     span = parse_range(request.headers.get("Range", ""), rec.size) if rec.size else None
     first, last = span if span is not None else (0, rec.size - 1)
     await service.log_access(

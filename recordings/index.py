@@ -23,23 +23,27 @@ MAX_PAGE = 500
 
 
 def row_to_recording(row: Any) -> Recording:
+    """A ``select(recordings)`` row (table column order) as a ``Recording``; unpacked by
+    position because this runs for every row of every search."""
+    (rid, name, attempt, campaign, agent, origin, _digest, masked, started, duration, fmt,
+     size, sha, path, retain, hold, ingested) = row  # fmt: skip
     return Recording(
-        id=int(row.id),
-        name=row.name,
-        attempt_id=row.attempt_id,
-        campaign=row.campaign,
-        agent=row.agent,
-        origin=Origin(row.origin),
-        number_masked=row.number_masked,
-        started_at=row.started_at,
-        duration_ms=None if row.duration_ms is None else int(row.duration_ms),
-        format=row.format,
-        size=int(row.size_bytes),
-        sha256=row.sha256,
-        path=row.path,
-        retain_until=row.retain_until,
-        legal_hold=bool(row.legal_hold),
-        ingested_at=row.ingested_at,
+        id=int(rid),
+        name=name,
+        attempt_id=attempt,
+        campaign=campaign,
+        agent=agent,
+        origin=Origin(origin),
+        number_masked=masked,
+        started_at=started,
+        duration_ms=None if duration is None else int(duration),
+        format=fmt,
+        size=int(size),
+        sha256=sha,
+        path=path,
+        retain_until=retain,
+        legal_hold=bool(hold),
+        ingested_at=ingested,
     )
 
 

@@ -24,8 +24,10 @@ from compliance.numbers import InvalidNumber, mask, parse
 KEY_ENV = "DIALER_NUMBER_KEY"
 MIN_SECRET_BYTES = 16
 _NONCE_BYTES = 12
-# A run of 7+ digits (with optional separators) in free text is treated as a phone number.
-_DIGIT_RUN = re.compile(r"\+?\d(?:[\d\- ]{5,}\d)")
+# A phone number in free text: 2-4 digits, then 1-3 groups of 3-4 digits, optionally separated
+# by a space or dash, not inside a word (hex digests, ids) and not a date (2026-03-02).
+_PHONE_LIKE = re.compile(r"(?<![\w.])\+?\d{2,4}(?:[ -]?\d{3,4}){1,3}(?![\w.])")
+_MIN_DIGITS = 7
 
 __all__ = ["KEY_ENV", "InvalidNumber", "NumberKeys", "mask", "mask_text"]
 
@@ -88,4 +90,9 @@ class NumberKeys:
 
 def mask_text(text: str) -> str:
     """Mask every phone-number-like digit run in free text (complaint text, notes)."""
-    return _DIGIT_RUN.sub(lambda m: mask(m.group(0)), text)
+
+    def hide(match: re.Match[str]) -> str:
+        found = match.group(0)
+        return mask(found) if sum(c.isdigit() for c in found) >= _MIN_DIGITS else found
+
+    return _PHONE_LIKE.sub(hide, text)

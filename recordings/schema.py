@@ -219,11 +219,9 @@ def _sqlite_begin_immediate(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin_immediate(conn: Any) -> None:
-        # Readers (``reader(engine)``) need no write lock: a deferred BEGIN lets them run
-        # beside the writer under WAL.
-        if conn.get_execution_options().get(READ_ONLY_OPTION):
-            conn.exec_driver_sql("BEGIN")
-        else:
+        # Readers (``reader(engine)``) take no write lock: each of their statements runs in
+        # its own implicit read transaction (autocommit), beside the writer under WAL.
+        if not conn.get_execution_options().get(READ_ONLY_OPTION):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 

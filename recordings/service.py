@@ -26,7 +26,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from recordings import audit, index
-from recordings.bundle import BundleAudio, BundleInfo, CallTimeline, write_bundle
+from recordings.bundle import (
+    AlteredRecording,
+    BundleAudio,
+    BundleInfo,
+    CallTimeline,
+    write_bundle,
+)
 from recordings.config import RecordingsConfig
 from recordings.model import (
     AttemptMeta,
@@ -78,6 +84,12 @@ class NotFound(RecordingsError):
 
 class Conflict(RecordingsError):
     status = 409
+
+
+class EvidenceDamaged(RecordingsError):
+    """A stored recording is missing or no longer matches its checksum."""
+
+    status = 500
 
 
 class NotConfigured(RecordingsError):
@@ -679,9 +691,21 @@ class RecordingsService:
             "reason": reason,
             "timeline_source": "configured" if self.timeline is not None else "none configured",
         }
-        info = await asyncio.to_thread(
-            write_bundle, out_path, header=header, complaint=complaint_doc, audio=audio, calls=calls
-        )
+        try:
+            info = await asyncio.to_thread(
+                write_bundle,
+                out_path,
+                header=header,
+                complaint=complaint_doc,
+                audio=audio,
+                calls=calls,
+            )
+        except (FileNotFoundError, AlteredRecording) as exc:
+            logger.error("evidence export of complaint %s refused: %s", complaint_id, exc)
+            raise EvidenceDamaged(
+                f"complaint {complaint_id}: evidence is damaged ({exc}); no bundle written. "
+                "Run: dialer recordings verify"
+            ) from exc
         await self.log_access(
             who,
             "export",

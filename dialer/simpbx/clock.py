@@ -17,6 +17,7 @@ Simulated time starts at 0; :meth:`wall` adds the epoch for event timestamps.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
@@ -156,10 +157,9 @@ class SimScheduler:
                 continue
             delay = (due - self.now()) / self.time_scale
             if delay > 0:
-                try:
+                # Either a new, earlier timer woke us or the delay ran out: look again.
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), delay)
-                except TimeoutError:
-                    pass
                 continue
             self.run_due()
             # Let the sockets drain between bursts so a flood of timers cannot starve them.

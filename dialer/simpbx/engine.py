@@ -325,13 +325,13 @@ class SimBridge:
     creationtime: str
     technology: str = "simple_bridge"
     channels: list[Chan] = field(default_factory=list)
-    recording: SimRecording | None = None
+    recordings: list[SimRecording] = field(default_factory=list)
     apps: set[str] = field(default_factory=set)
 
     def json(self, *, with_recorder: bool = False) -> JsonDict:
         ids = [c.id for c in self.channels]
-        if with_recorder and self.recording is not None:
-            ids.append(self.recording.recorder_uid)
+        if with_recorder:
+            ids.extend(r.recorder_uid for r in self.recordings)
         return {
             "id": self.id,
             "technology": self.technology,
@@ -404,7 +404,6 @@ class Engine:
         self.overrides: dict[str, Behaviour] = {}
         self.registered_apps: set[str] = set()
         self.subscribe_all: set[str] = set()
-        self.explicit_subs: dict[str, set[str]] = {}
         self._local_seq = itertools.count()
         self._uid_seq = itertools.count(1)
         self._ts_cache: tuple[int, str] = (-1, "")
@@ -441,9 +440,22 @@ class Engine:
         data["channel"] = c.json()
         self._emit(c.apps, event_type, data)
 
+    def _device_state(self, c: Chan, state: str) -> None:
+        """``DeviceStateChanged`` of the Local endpoint; only subscribeAll apps see it."""
+        if self.subscribe_all:
+            name = f"{c.exten}@{c.context}" if c.call is None else c.call.dialstring()
+            self._emit(
+                (),
+                "DeviceStateChanged",
+                {"device_state": {"name": "Local/" + name, "state": state}},
+            )
+
     def _state(self, c: Chan, state: str) -> None:
+        first_change = c.half == 2 and c.state == "Ring"
         c.state = state
         self._chan_event(c, "ChannelStateChange")
+        if first_change:
+            self._device_state(c, "INUSE")
 
     def _varset(self, c: Chan, variable: str, value: str) -> None:
         c.variables[variable] = value
@@ -506,6 +518,8 @@ class Engine:
         self._chan_event(
             c, "ChannelDestroyed", {"cause": cause, "cause_txt": Q850_TEXT.get(cause, "Unknown")}
         )
+        if c.half and (c.half == 1 or c.state != "Ring"):
+            self._device_state(c, "NOT_INUSE")
         if c.pending_callerid:
             c.pending_callerid = False
             self._caller_id_event(c)
@@ -610,8 +624,14 @@ class Engine:
         self.channels[cid] = c1
         self.channels[oid] = c2
         if self.subscribe_all:
-            self._chan_event(c1, "ChannelCreated")
-            self._chan_event(c2, "ChannelCreated")
+            # Only a subscribeAll app sees the birth of the channels (websocket_behaviour).
+            self._emit((), "ChannelCreated", {"channel": c1.json()})
+            self._emit((), "ChannelCreated", {"channel": c2.json()})
+            if mode is not Mode.CREATE:
+                self._emit(
+                    (), "ChannelDialplan",
+                    {"dialplan_app": app_name, "dialplan_app_data": app_data, "channel": c1.json()},
+                )  # fmt: skip
         reply = c1.json()
         if mode is Mode.CREATE and app is not None:
             c1.apps.add(app)
@@ -643,6 +663,8 @@ class Engine:
         c1, c2 = call.c1, call.c2
         for name, value in reversed(list(variables.items())):
             self._varset(c2, name, value)
+        # Every scenario capture starts ;2 with these two; the two websocket probes lack them
+        # (a subscription race). We always send them.
         self._caller_id_event(c2)
         self._chan_event(c2, "ChannelConnectedLine")
         if call.context == "sim-customers" and _CUSTOMER_EXTEN.fullmatch(call.exten):
@@ -1255,8 +1277,8 @@ class Engine:
         b = self._bridge(bridge_id)
         for c in list(b.channels):
             self._leave_bridge(b, c)
-        if b.recording is not None:
-            self._finish_recording(b.recording)
+        for rec in list(b.recordings):
+            self._finish_recording(rec)
         del self.bridges[bridge_id]
         self._emit(self._bridge_apps(b), "BridgeDestroyed", {"bridge": b.json()})
 
@@ -1268,7 +1290,7 @@ class Engine:
 
     @staticmethod
     def _update_technology(b: SimBridge) -> None:
-        participants = len(b.channels) + (1 if b.recording is not None else 0)
+        participants = len(b.channels) + len(b.recordings)
         if participants >= 3:
             b.technology = "softmix"
         elif participants <= 1:
@@ -1276,7 +1298,7 @@ class Engine:
 
     @staticmethod
     def _peers(b: SimBridge, c: Chan) -> str:
-        names = [b.recording.recorder_name] if b.recording is not None else []
+        names = [r.recorder_name for r in b.recordings]
         names.extend(o.name for o in b.channels if o is not c)
         return ",".join(names)
 
@@ -1294,7 +1316,7 @@ class Engine:
             c.apps | b.apps, "ChannelEnteredBridge", {"bridge": b.json(), "channel": c.json()}
         )
         others = [o for o in b.channels if o is not c]
-        if others or b.recording is not None:
+        if others or b.recordings:
             for m in [*others, c]:
                 self._varset(m, "BRIDGEPEER", self._peers(b, m))
         if others:
@@ -1318,8 +1340,10 @@ class Engine:
                 self._varset(r, "BRIDGEPEER", peers)
         for r in b.channels:
             self._connected_line(r)
-        if not b.channels and b.recording is not None:
-            self._finish_recording(b.recording)
+        if not b.channels:
+            # RecordingFinished as soon as the last real channel leaves (README fact 13).
+            for rec in list(b.recordings):
+                self._finish_recording(rec)
 
     # --- recordings -------------------------------------------------------------------------
 
@@ -1342,15 +1366,12 @@ class Engine:
             raise SimHttpError(409, "Recording with the same name is in progress")
         if name in self.stored and if_exists == "fail":
             raise SimHttpError(409, "Recording with the same name already exists")
-        if b.recording is not None:
-            # Simplification: one recorder per bridge in the simulator.
-            raise SimHttpError(409, "Bridge is already being recorded")
         max_duration = self._int_param(params, "maxDurationSeconds", 0)
         seq = next(self._local_seq)
         rec = SimRecording(
             name, fmt, b, self.sched.now(), f"Recorder/ARI-{seq:08x};2", self._uniqueid()
         )
-        b.recording = rec
+        b.recordings.append(rec)
         self.live[name] = rec
         self._update_technology(b)
         reply = rec.json("queued")
@@ -1376,7 +1397,7 @@ class Engine:
         del self.live[rec.name]
         b = rec.bridge
         apps = self._bridge_apps(b)
-        b.recording = None
+        b.recordings.remove(rec)
         self._update_technology(b)
         self._emit(apps, "RecordingFinished", {"recording": rec.json("done", int(elapsed))})
 

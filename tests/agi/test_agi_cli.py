@@ -33,15 +33,57 @@ def db(sqlite_url: str) -> list[str]:
 
 
 def test_grant_lifecycle(capsys, db) -> None:
-    code, _, err = run(capsys, "desk", "grant", "add", *db, "--extension", "230",
-                       "--requester", "alice", "--approver", "bob", "--days", "30")
+    code, _, err = run(
+        capsys,
+        "desk",
+        "grant",
+        "add",
+        *db,
+        "--extension",
+        "230",
+        "--requester",
+        "alice",
+        "--approver",
+        "bob",
+        "--days",
+        "30",
+    )
     assert code == 2 and "needs 2 distinct approvers" in err
-    code, _, err = run(capsys, "desk", "grant", "add", *db, "--extension", "230",
-                       "--requester", "alice", "--approver", "bob", "--approver", "carol")
+    code, _, err = run(
+        capsys,
+        "desk",
+        "grant",
+        "add",
+        *db,
+        "--extension",
+        "230",
+        "--requester",
+        "alice",
+        "--approver",
+        "bob",
+        "--approver",
+        "carol",
+    )
     assert code == 2 and "exactly one of --days N or --until" in err
-    code, out, _ = run(capsys, "desk", "grant", "add", *db, "--extension", "230",
-                       "--requester", "alice", "--approver", "bob", "--approver", "carol",
-                       "--days", "30", "--reason", "Guangzhou project")
+    code, out, _ = run(
+        capsys,
+        "desk",
+        "grant",
+        "add",
+        *db,
+        "--extension",
+        "230",
+        "--requester",
+        "alice",
+        "--approver",
+        "bob",
+        "--approver",
+        "carol",
+        "--days",
+        "30",
+        "--reason",
+        "Guangzhou project",
+    )
     assert code == 0 and re.match(r"#1 ext=230 active .* requester=alice approvers=bob,carol", out)
     code, out, _ = run(capsys, "desk", "check", *db, "230", "02088886666")
     assert code == 0 and "decision=ALLOW" in out and "dial=179*********6666" in out
@@ -64,13 +106,16 @@ def test_bill_is_itemized_and_masked(capsys, db, sqlite_url) -> None:
     async def seed() -> None:
         store = await DeskStore.open(sqlite_url)
         at = datetime(2026, 11, 3, 1, 15, tzinfo=UTC)
-        for i, (ext, key, kind, sec, fen) in enumerate([
-            ("201", "02088886666", "domestic_long_distance", 125, 90),
-            ("201", "13812345678", "mobile", 60, 15),
-            ("230", "01088886666", "local", 30, 10),
-        ]):
-            await store.record_call(RatedCall(f"c{i}", ext, "2026-11", at, key, kind, key, sec,
-                                              fen))
+        for i, (ext, key, kind, sec, fen) in enumerate(
+            [
+                ("201", "02088886666", "domestic_long_distance", 125, 90),
+                ("201", "13812345678", "mobile", 60, 15),
+                ("230", "01088886666", "local", 30, 10),
+            ]
+        ):
+            await store.record_call(
+                RatedCall(f"c{i}", ext, "2026-11", at, key, kind, key, sec, fen)
+            )
         await store.close()
 
     asyncio.run(seed())
@@ -89,8 +134,9 @@ def test_bill_is_itemized_and_masked(capsys, db, sqlite_url) -> None:
 def test_bad_desk_file_is_reported_with_its_line(capsys, tmp_path, sqlite_url) -> None:
     bad = tmp_path / "desk.toml"
     bad.write_text('[extensions]\n"201" = "boss"\n')
-    code, _, err = run(capsys, "desk", "check", "--db", sqlite_url, "--desk-config", str(bad),
-                       "201", "88886666")
+    code, _, err = run(
+        capsys, "desk", "check", "--db", sqlite_url, "--desk-config", str(bad), "201", "88886666"
+    )
     assert code == 2 and f"{bad}:2: [extensions] '201'" in err
 
 
@@ -102,8 +148,17 @@ def test_agi_routes(capsys) -> None:
 async def test_agi_serve_standalone(sqlite_url, tmp_path) -> None:
     env = dict(os.environ, DIALER_DB_URL=sqlite_url, DIALER_DESK_CONFIG=str(DESK))
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dialer.cli", "agi", "serve", "--port", "0",
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+        sys.executable,
+        "-m",
+        "dialer.cli",
+        "agi",
+        "serve",
+        "--port",
+        "0",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=tmp_path,
     )
     try:
         async with asyncio.timeout(20):
@@ -112,7 +167,8 @@ async def test_agi_serve_standalone(sqlite_url, tmp_path) -> None:
         port = int(re.search(r"listening on 127\.0\.0\.1:(\d+)", line).group(1))  # type: ignore[union-attr]
         block = (DATA / "fastagi_desk-check_5550001_env.raw").read_bytes()
         result = await FakeAsterisk("127.0.0.1", port).run(
-            call_env(block, args=["02088886666"], callerid="201"))
+            call_env(block, args=["02088886666"], callerid="201")
+        )
         assert result.set_vars["DESK_DIAL"] == "1790902088886666"
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -23,7 +23,7 @@ def test_full_file() -> None:
     config = parse_desk_config(
         '[policy]\nmobile = "home_area"\nquota = "warn"\ndefault_class = "fax"\n'
         '[tariff]\nincrement_s = 6\nlocal = "0.07"\n'
-        '[quota]\nlocal = 50.5\n'
+        "[quota]\nlocal = 50.5\n"
         '[extensions]\n"201" = "executive"\n"230" = { class = "local", quota = 100 }\n'
     )
     assert config.policy.mobile is MobilePolicy.HOME_AREA
@@ -38,8 +38,10 @@ def test_full_file() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('[extensions]\n"201" = "executive"\n"202" = "boss"\n',
-         r"desk\.toml:3: \[extensions\] '202': 'boss' is not one of: executive, fax, local"),
+        (
+            '[extensions]\n"201" = "executive"\n"202" = "boss"\n',
+            r"desk\.toml:3: \[extensions\] '202': 'boss' is not one of: executive, fax, local",
+        ),
         ('[policy]\n\nmobile = "some"\n', r"desk\.toml:3: \[policy\] 'mobile'"),
         ("[quota]\nlocal = -1\n", r"desk\.toml:2: \[quota\] 'local': -1: amounts are >= 0"),
         ('[quota]\nlocal = "lots"\n', r"desk\.toml:2: \[quota\] 'local': 'lots' is not an amount"),
@@ -50,8 +52,10 @@ def test_full_file() -> None:
         ('[numbering]\nhome_area = "1"\n', r"\[numbering\]: home area '1' is not an area code"),
         ('[policy]\ntimezone = "Mars/Base"\n', r"desk\.toml:2: .*unknown time zone"),
         ("[policy\n", r"desk\.toml: TOML syntax error: .*line 1"),
-        ('[extensions]\n"230" = { class = "local", quota = 1, x = 2 }\n',
-         r"desk\.toml:2: \[extensions\] '230'"),
+        (
+            '[extensions]\n"230" = { class = "local", quota = 1, x = 2 }\n',
+            r"desk\.toml:2: \[extensions\] '230'",
+        ),
     ],
 )
 def test_errors_name_line_and_key(text: str, message: str) -> None:

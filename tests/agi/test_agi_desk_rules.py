@@ -39,8 +39,11 @@ NUMBERS = {
 }
 
 
-def grant(start: timedelta = timedelta(days=-1), end: timedelta = timedelta(days=30),
-          revoked: datetime | None = None) -> Grant:
+def grant(
+    start: timedelta = timedelta(days=-1),
+    end: timedelta = timedelta(days=30),
+    revoked: datetime | None = None,
+) -> Grant:
     return Grant(1, "230", "alice", ("bob", "carol"), NOW + start, NOW + end, revoked_at=revoked)
 
 
@@ -57,20 +60,26 @@ MATRIX = {
     "local": {E: ALLOW, F: ALLOW, L: ALLOW, "L+grant": ALLOW},
     "long_distance": {E: ALLOW, F: ALLOW, L: R.LONG_DISTANCE, "L+grant": ALLOW},
     "mobile": {E: ALLOW, F: R.MOBILE, L: ALLOW, "L+grant": ALLOW},
-    "premium": {E: R.PREMIUM_RATE, F: R.PREMIUM_RATE, L: R.PREMIUM_RATE,
-                "L+grant": R.PREMIUM_RATE},
-    "international": {E: R.INTERNATIONAL, F: R.INTERNATIONAL, L: R.INTERNATIONAL,
-                      "L+grant": R.INTERNATIONAL},
+    "premium": {E: R.PREMIUM_RATE, F: R.PREMIUM_RATE, L: R.PREMIUM_RATE, "L+grant": R.PREMIUM_RATE},
+    "international": {
+        E: R.INTERNATIONAL,
+        F: R.INTERNATIONAL,
+        L: R.INTERNATIONAL,
+        "L+grant": R.INTERNATIONAL,
+    },
     "service": {E: ALLOW, F: ALLOW, L: ALLOW, "L+grant": ALLOW},
     "short": {E: ALLOW, F: ALLOW, L: ALLOW, "L+grant": ALLOW},
-    "invalid": {E: R.INVALID_NUMBER, F: R.INVALID_NUMBER, L: R.INVALID_NUMBER,
-                "L+grant": R.INVALID_NUMBER},
+    "invalid": {
+        E: R.INVALID_NUMBER,
+        F: R.INVALID_NUMBER,
+        L: R.INVALID_NUMBER,
+        "L+grant": R.INVALID_NUMBER,
+    },
 }
 CASES = [(kind, cls, reason) for kind, row in MATRIX.items() for cls, reason in row.items()]
 
 
-@pytest.mark.parametrize(("kind", "cls", "reason"), CASES,
-                         ids=[f"{k}-{c}" for k, c, _ in CASES])
+@pytest.mark.parametrize(("kind", "cls", "reason"), CASES, ids=[f"{k}-{c}" for k, c, _ in CASES])
 def test_class_by_number_kind(kind: str, cls: object, reason: DeskReason) -> None:
     grants = (grant(),) if cls == "L+grant" else ()
     ext_class = L if cls == "L+grant" else cls
@@ -163,22 +172,23 @@ def test_home_area_mobile_policy() -> None:
     policy = DeskPolicy(mobile=MobilePolicy.HOME_AREA, home_area="10")
     areas = {"13911112222": "10", "13812345678": "518"}
     for raw, allowed in (("13911112222", True), ("13812345678", False), ("13700000000", False)):
-        d = decide(L, parse(raw), (), 0, QUOTA, TARIFF, at=NOW, policy=policy,
-                   home_area_of=areas.get)
+        d = decide(
+            L, parse(raw), (), 0, QUOTA, TARIFF, at=NOW, policy=policy, home_area_of=areas.get
+        )
         assert d.allowed is allowed, raw
         if not allowed:
             assert d.reason is R.MOBILE_OUTSIDE_HOME_AREA
     # executives may call every mobile whatever the policy
-    assert decide(E, parse("13812345678"), (), 0, QUOTA, TARIFF, at=NOW, policy=policy,
-                  home_area_of=areas.get).allowed
+    assert decide(
+        E, parse("13812345678"), (), 0, QUOTA, TARIFF, at=NOW, policy=policy, home_area_of=areas.get
+    ).allowed
 
 
 def test_home_area_mobile_policy_with_the_real_number_ranges() -> None:
     policy = DeskPolicy(mobile=MobilePolicy.HOME_AREA, home_area="10")
     assert mobile_area("13911112222") == "10"
     assert decide(L, parse("13911112222"), (), 0, QUOTA, TARIFF, at=NOW, policy=policy).allowed
-    assert not decide(L, parse("13812345678"), (), 0, QUOTA, TARIFF, at=NOW,
-                      policy=policy).allowed
+    assert not decide(L, parse("13812345678"), (), 0, QUOTA, TARIFF, at=NOW, policy=policy).allowed
 
 
 @pytest.mark.parametrize(

@@ -58,7 +58,7 @@ async def good_session(server: AgiServer, desk_env: bytes) -> dict[str, str]:
     peer = FakeAsterisk("127.0.0.1", server.port, channel_vars={"CALLERID(num)": "201"})
     result = await peer.run(desk_env)
     assert result.closed_by_server
-    assert result.unknown == []
+    assert result.unknown == [] and result.pipelined == []
     return result.set_vars
 
 
@@ -177,8 +177,9 @@ async def test_garbage_is_refused_without_running_a_route(make_server, desk_env,
 async def test_hangup_mid_session_raises_agihangup(make_server, desk_env) -> None:
     probe = Probe()
     server = await make_server([probe.route()])
-    peer = FakeAsterisk("127.0.0.1", server.port, channel_vars={"CALLERID(num)": "201"},
-                        hangup_after=0)
+    peer = FakeAsterisk(
+        "127.0.0.1", server.port, channel_vars={"CALLERID(num)": "201"}, hangup_after=0
+    )
     result = await peer.run(desk_env)
     assert result.commands == ["GET VARIABLE CALLERID(num)"]  # then the server stops
     assert result.closed_by_server
@@ -205,7 +206,10 @@ async def test_after_hangup_commands_still_work_and_the_stream_stays_in_step(
     peer = FakeAsterisk("127.0.0.1", server.port, channel_vars={"CALLERID(num)": "201"})
     result = await peer.run(env)
     assert result.commands == [
-        "HANGUP", "GET VARIABLE CALLERID(num)", "GET VARIABLE CALLERID(num)", "EXEC Playback beep",
+        "HANGUP",
+        "GET VARIABLE CALLERID(num)",
+        "GET VARIABLE CALLERID(num)",
+        "EXEC Playback beep",
     ]
     assert got == ["1", "201", "-1"]  # EXEC on a dead channel: result=-1, as captured
     assert server.stats.get("hangup") == 1
@@ -275,7 +279,9 @@ async def test_handler_error_sets_the_failure_variables(make_server, desk_env) -
     server = await make_server([Route("desk_check", broken, failure_variables=FAIL_VARS)])
     result = await FakeAsterisk("127.0.0.1", server.port).run(desk_env)
     assert result.set_vars == {
-        v.AGI_STATUS: "FAILED", v.AGI_ERROR: "handler_error", "PROBE_DECISION": "BLOCK",
+        v.AGI_STATUS: "FAILED",
+        v.AGI_ERROR: "handler_error",
+        "PROBE_DECISION": "BLOCK",
     }
 
 
@@ -363,21 +369,20 @@ async def _stuck(session: AgiSession) -> None:
     await session.get_variable("NEVER_ANSWERED")
 
 
-async def test_pipelined_sets_with_a_hangup_in_between_keep_the_stream_in_step(
-    make_server, desk_env
-) -> None:
+async def test_sets_with_a_hangup_in_between_keep_the_stream_in_step(make_server, desk_env) -> None:
     seen: list[object] = []
 
     async def route(session: AgiSession) -> None:
         with pytest.raises(AgiHangup):
             await session.set_variables({"A": "1", "B": "2", "C": "3"})
-        seen.append(await session.get_variable("B"))  # answered: the replies were all read
+        seen.append(await session.get_variable("B"))  # answered: every reply was read
 
     server = await make_server([Route("desk_check", route)])
     peer = FakeAsterisk("127.0.0.1", server.port, hangup_after=1)
     result = await peer.run(desk_env)
     assert result.set_vars == {"A": "1", "B": "2", "C": "3"}
     assert result.commands[-1] == "GET VARIABLE B"
+    assert result.pipelined == []  # one command at a time, as res_agi.c needs
     assert seen == ["2"]
 
 
@@ -385,10 +390,30 @@ async def test_a_slow_handler_is_cut_off_and_fails_closed(make_server, desk_env)
     async def slow(session: AgiSession) -> None:
         await asyncio.sleep(30)  # e.g. a database that stopped answering
 
-    server = await make_server([Route("desk_check", slow, failure_variables=FAIL_VARS)],
-                               handler_timeout_s=0.2)
+    server = await make_server(
+        [Route("desk_check", slow, failure_variables=FAIL_VARS)], handler_timeout_s=0.2
+    )
     async with asyncio.timeout(2):
         result = await FakeAsterisk("127.0.0.1", server.port).run(desk_env)
     assert result.set_vars == {
-        v.AGI_STATUS: "FAILED", v.AGI_ERROR: "handler_timeout", "PROBE_DECISION": "BLOCK",
+        v.AGI_STATUS: "FAILED",
+        v.AGI_ERROR: "handler_timeout",
+        "PROBE_DECISION": "BLOCK",
     }
+
+
+async def test_garbage_replies_end_the_session_cleanly(make_server, desk_env) -> None:
+    probe = Probe()
+    server = await make_server([probe.route()])
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(desk_env)
+    async with asyncio.timeout(2):
+        assert await reader.readline() == b"GET VARIABLE CALLERID(num)\n"
+        writer.write(b"\x00\x01 not an AGI reply\n")
+        # the failure policy still tries to tell the dialplan, then the server closes
+        assert (await reader.readline()).startswith(b"SET VARIABLE DIALER_AGI_STATUS")
+        writer.write(b"garbage again\n")
+        assert await reader.read() == b""
+    writer.close()
+    assert server.stats.get("protocol_error") == 1
+    assert await good_session(server, desk_env) == {"PROBE_DECISION": "ALLOW-201"}

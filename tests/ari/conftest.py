@@ -42,7 +42,7 @@ async def client(sim: SimPbx) -> AsyncIterator[AriClient]:
 async def events(client: AriClient) -> AsyncIterator[tuple[AriEvents, EventLog]]:
     """A connected AriEvents (app ``dialer``) whose every event lands in an EventLog."""
     log = EventLog()
-    ws = AriEvents(client, heartbeat=1.0, backoff_initial=0.05, backoff_max=0.2)
+    ws = AriEvents(client, heartbeat=5.0, backoff_initial=0.05, backoff_max=0.2)
     ws.on_any(log)
     async with ws:
         await ws.wait_connected()
@@ -84,7 +84,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 async def backend_events(backend: Backend) -> AsyncIterator[EventLog]:
     """Events of app ``dialer`` on the backend, collected in an EventLog."""
     log = EventLog()
-    ws = AriEvents(backend.client, heartbeat=2.0)
+    ws = AriEvents(backend.client, heartbeat=5.0)
     ws.on_any(log)
     async with ws:
         await ws.wait_connected()

@@ -91,9 +91,17 @@ async def test_answered_call_channel_operations(backend: Backend, backend_events
     await backend.wait(3.0)
     done = await log.wait_type("PlaybackFinished", cid)
     assert isinstance(done, PlaybackFinished) and done.playback.state == "done"
+    long_play = await client.play(cid, "sound:tt-monkeys", playback_id=cid + "-long")
+    await backend.wait(0.5)
+    assert (await client.get_playback(long_play.id)).state == "playing"
+    await client.stop_playback(long_play.id)
+    await backend.wait(0.1)
+    await log.wait_for(lambda: len(log.of("PlaybackFinished", cid)) == 2)
+    with pytest.raises(AriNotFound):
+        await client.get_playback(long_play.id)
     await client.play(cid, "sound:no-such-file", playback_id=cid + "-missing")
     await backend.wait(0.2)
-    await log.wait_for(lambda: len(log.of("PlaybackFinished", cid)) == 2)
+    await log.wait_for(lambda: len(log.of("PlaybackFinished", cid)) == 3)
     failed = log.of("PlaybackFinished", cid)[-1]
     assert isinstance(failed, PlaybackFinished) and failed.playback.state == "failed"
 
@@ -191,9 +199,19 @@ async def test_amd_originate_into_dialplan_and_subscribe(
     assert isinstance(start, StasisStart)
     assert start.args == ("amd", "MACHINE", "LONGGREETING-1500-1500")
     assert not log.of("ChannelDialplan", cid + ";2"), "only the subscribed ;1 half is seen"
+    assert cid in (await client.get_application()).channel_ids
     await client.hangup(cid)
     await backend.wait(0.2)
     await log.wait_type("ChannelDestroyed", cid)
+    cid2 = backend.uid("amd2")
+    await client.originate(
+        CUSTOMER.format(n="5550005"), channel_id=cid2, context="dialer-amd", extension="s",
+        timeout=30,
+    )  # fmt: skip
+    await client.subscribe(f"channel:{cid2}")
+    app = await client.unsubscribe(f"channel:{cid2}")
+    assert cid2 not in app.channel_ids
+    await client.hangup(cid2)
     with pytest.raises(AriUnprocessable):
         await client.subscribe("channel:does-not-exist")
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import aiohttp
 import pytest
-from ari_helpers import PASSWORD, USER, EventLog
+from ari_helpers import DATA, PASSWORD, USER, EventLog, load_jsonl
 
 from dialer.ari import (
     AriBadRequest,
@@ -21,6 +21,7 @@ from dialer.ari import (
     Channel,
     StasisStart,
     backoff_delay,
+    decode_event,
     event_key,
 )
 from dialer.simpbx import SimPbx
@@ -45,7 +46,7 @@ class Reconciles:
 
 
 def make_events(
-    client: AriClient, log: EventLog, hook: Reconciles, heartbeat: float = 1.0
+    client: AriClient, log: EventLog, hook: Reconciles, heartbeat: float = 5.0
 ) -> AriEvents:
     ws = AriEvents(
         client, heartbeat=heartbeat, backoff_initial=0.05, backoff_max=0.2, reconcile=hook,
@@ -87,7 +88,8 @@ async def test_heartbeat_detects_a_silent_dead_socket(sim: SimPbx, client: AriCl
         assert await sim.drop_websockets("stall") == 1
         # No close frame, no RST: only the missing pong tells the client.
         await hook.wait_count(2, within=3.0)
-        assert ws.connection_count == 2
+        # >= 2: on a loaded machine a 0.1 s pong deadline may also trip once on its own.
+        assert ws.connection_count >= 2
         assert "closed" in ws.last_close_reason or "error" in ws.last_close_reason
 
 
@@ -121,6 +123,11 @@ async def test_bad_credentials_and_missing_app_are_not_retried(sim: SimPbx) -> N
     try:
         with pytest.raises(AriUnauthorized):
             await AriEvents(wrong).run()
+        background = AriEvents(wrong)
+        background.start()
+        await asyncio.sleep(0.1)
+        with pytest.raises(AriUnauthorized):
+            await background.stop()  # the loop's fatal error is not lost
     finally:
         await wrong.close()
     good = AriClient(sim.base_url, USER, PASSWORD, app="")
@@ -260,3 +267,46 @@ async def test_typed_handler_registration(sim: SimPbx, client: AriClient) -> Non
         )
         await asyncio.wait_for(seen.wait(), 3)
         assert [s.args for s in starts] == [("a", "b")] and starts[0].channel.state == "Up"
+        assert ws.events_ignored > 0, "types nobody handles are not decoded"
+
+
+async def test_subscribe_all_matches_the_captured_probe(sim: SimPbx) -> None:
+    """websocket_behaviour.jsonl probe "subscribe_all": the same busy call, same sequence."""
+    probe = next(
+        p for p in load_jsonl(DATA / "websocket_behaviour.jsonl") if p["probe"] == "subscribe_all"
+    )
+    real = [json.loads(text) for text in probe["received"]]
+    frames: list[dict[str, object]] = []
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(
+            sim.ws_url,
+            params={"app": "dialer", "subscribeAll": "true", "api_key": f"{USER}:{PASSWORD}"},
+        )
+        client = AriClient(sim.base_url, USER, PASSWORD)
+        try:
+            await client.originate(CUSTOMER.format(n="5550003"), channel_id="probe-busy-all")
+            await sim.flush()
+            while True:
+                try:
+                    msg = await asyncio.wait_for(ws.receive(), 0.3)
+                except TimeoutError:
+                    break
+                frames.append(json.loads(msg.data))
+        finally:
+            await client.close()
+            await ws.close()
+
+    def by_key(events: list[dict[str, object]]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for e in events:
+            out.setdefault(event_key(decode_event(e)) or "_global", []).append(str(e["type"]))
+        # Documented nondeterminism: every scenario capture starts ;2 with ChannelCallerId +
+        # ChannelConnectedLine, both websocket probes lack them (subscription race).
+        second = out.get("probe-busy-all;2", [])
+        if second[1:3] == ["ChannelCallerId", "ChannelConnectedLine"]:
+            del second[1:3]
+        return out
+
+    assert by_key(frames) == by_key(real)
+    devices = [e["device_state"] for e in frames if e["type"] == "DeviceStateChanged"]
+    assert devices == [e["device_state"] for e in real if e["type"] == "DeviceStateChanged"]

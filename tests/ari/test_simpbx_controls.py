@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 import wave
@@ -13,13 +14,18 @@ from ari_helpers import PASSWORD, SHARED_REFERENCE, USER, EventLog
 
 from dialer.ari import (
     AriClient,
+    AriConflict,
     AriEvents,
     AriServerError,
     ChannelDestroyed,
+    ChannelVarset,
     Dial,
+    RecordingFinished,
     StasisStart,
 )
-from dialer.simpbx import Behaviour, SimPbx, running_simpbx
+from dialer.cli import UserError
+from dialer.simpbx import Behaviour, SimPbx, cli, running_simpbx
+from dialer.simpbx.server import text_frame
 
 CUSTOMER = "Local/{n}@sim-customers"
 
@@ -297,17 +303,77 @@ async def test_cli_entry_point_serves_ari() -> None:
 
 
 def test_dialer_subcommand_registration() -> None:
-    import argparse
-
-    from dialer.simpbx import cli
-
     parser = argparse.ArgumentParser(prog="dialer")
     cli.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["simpbx", "--port", "0", "--clock", "manual", "--time-scale", "10"])
     assert (args.port, args.clock, args.time_scale) == (0, "manual", 10.0)
     assert args.handler is cli.run
     bad = parser.parse_args(["simpbx", "--time-scale", "0"])
-    from dialer.cli import UserError
-
     with pytest.raises(UserError, match="time-scale"):
         asyncio.run(cli.run(bad))
+
+
+async def test_nailed_up_agent_bridge_records_call_by_call(
+    sim: SimPbx, client: AriClient, events: tuple[AriEvents, EventLog]
+) -> None:
+    """The architecture's agent model: the agent stays bridged, one recording per call."""
+    _, log = events
+    await client.originate("Local/101@sim-agents", channel_id="ag-101", app_args=["agent", "101"])
+    await sim.advance(0.1)
+    await client.create_bridge("agent-101")
+    await client.add_channel("agent-101", "ag-101")
+    for n, cid in enumerate(("dl-1", "dl-2"), start=1):
+        await client.originate(CUSTOMER.format(n="5550002"), channel_id=cid, app_args=["dial", cid])
+        await sim.advance(2.1)
+        await log.wait_type("StasisStart", cid)
+        await client.add_channel("agent-101", cid)
+        await client.record_bridge("agent-101", f"rec-{n}", format="wav")
+        with pytest.raises(AriConflict):
+            await client.record_bridge("agent-101", f"rec-{n}", format="wav")
+        await sim.advance(4)
+        await client.hangup(cid)
+        await sim.advance(0.1)
+        await log.wait_type("ChannelLeftBridge", cid)
+        # The agent is still in the bridge: the recording runs until it is stopped.
+        assert (await client.get_live_recording(f"rec-{n}")).state == "recording"
+        await client.stop_recording(f"rec-{n}")
+        done = await log.wait_type("RecordingFinished", f"recording:rec-{n}")
+        assert isinstance(done, RecordingFinished) and done.recording.duration == 4
+    with pytest.raises(AriConflict):
+        await client.record_bridge("agent-101", "rec-1", format="wav", if_exists="fail")
+    bridge = await client.get_bridge("agent-101")
+    assert bridge.channels == ("ag-101",) and bridge.technology == "simple_bridge"
+    assert sorted(r.name for r in await client.list_stored_recordings()) == ["rec-1", "rec-2"]
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 70000])
+def test_websocket_text_frame_lengths(size: int) -> None:
+    """RFC 6455 length encodings: 7-bit, 16-bit (126) and 64-bit (127)."""
+    payload = b"x" * size
+    frame = text_frame(payload)
+    assert frame[0] == 0x81 and frame.endswith(payload)
+    if size < 126:
+        assert frame[1] == size and len(frame) == size + 2
+    elif size < 65536:
+        assert frame[1] == 126 and int.from_bytes(frame[2:4], "big") == size
+    else:
+        assert frame[1] == 127 and int.from_bytes(frame[2:10], "big") == size
+
+
+async def test_a_large_event_crosses_the_socket_intact(
+    sim: SimPbx, client: AriClient, events: tuple[AriEvents, EventLog]
+) -> None:
+    _, log = events
+    await client.originate(CUSTOMER.format(n="5550002"), channel_id="big", app_args=["c"])
+    await sim.advance(2.5)
+    await log.wait_type("StasisStart", "big")
+    value = "v" * 70000
+    # Too long for a query string; ARI also reads parameters from a JSON body.
+    await client.request("POST", "/channels/big/variable", {"variable": "HUGE"}, {"value": value})
+
+    def huge() -> list[ChannelVarset]:
+        found = [e for e in log.of("ChannelVarset", "big") if isinstance(e, ChannelVarset)]
+        return [e for e in found if e.variable == "HUGE"]
+
+    await log.wait_for(lambda: bool(huge()))
+    assert huge()[0].value == value

@@ -162,3 +162,24 @@ async def test_complaint_input_is_checked(env: Env) -> None:
         await env.service.register_complaint(COMPLIANCE, NUMBER, ComplaintChannel.CALL, "  ")
     assert await env.service.list_complaints() == []
     assert not (await env.lists.status(NUMBER)).blacklisted
+
+
+async def test_export_refuses_damaged_evidence(env: Env, tmp_path: Path) -> None:
+    import os
+
+    from recordings.service import EvidenceDamaged
+
+    rec = await env.add("rec-z1", freq=900)
+    await env.add("rec-z2", freq=910)
+    case = await env.service.register_complaint(COMPLIANCE, NUMBER, ComplaintChannel.CALL, "x")
+    path = env.service.store.absolute(rec.path)
+    os.chmod(path, 0o644)
+    path.write_bytes(path.read_bytes()[:-1] + b"\x01")
+    out = tmp_path / "damaged.zip"
+    with pytest.raises(EvidenceDamaged, match="damaged"):
+        await env.service.export_bundle(COMPLIANCE, case.id, out, reason="case")
+    path.unlink()
+    with pytest.raises(EvidenceDamaged):
+        await env.service.export_bundle(COMPLIANCE, case.id, out, reason="case")
+    assert [n for n in os.listdir(tmp_path) if n.endswith((".zip", ".part"))] == []
+    assert not any(e.action == "export" for e in await audit.tail(env.engine, 50))

@@ -269,6 +269,10 @@ async def test_play_with_range(api: Api) -> None:
     await raw.read()
     plays = [e for e in await audit.tail(api.env.engine, 50) if e.action == "play"]
     assert len(plays) == 4 and {e.actor for e in plays} == {"carol", "ann"}
+    # A recording whose file vanished: 404 naming the problem, before any byte is sent.
+    api.env.service.store.absolute((await api.env.service.get("rec-3")).path).unlink()
+    gone = await api.call("GET", "/files/rec-3/audio?reason=c", "carol", expect=404)
+    assert "missing" in gone["error"]
 
 
 async def test_complaint_api_masks_numbers_except_compliance_export(api: Api) -> None:
@@ -319,6 +323,11 @@ async def test_complaint_api_masks_numbers_except_compliance_export(api: Api) ->
     assert (report["closed"], report["refunds_total"]) == (1, "99.00")
     await api.call("GET", "/audit?limit=200", "carol", expect=200)
     await api.call("GET", "/audit/verify", "root", expect=200)
+    # A number typed into a URL or a reason is masked in the answer and in the audit log.
+    await api.call("GET", f"/files/{NUMBER}?reason=caller%20{NUMBER}", "carol", expect=404)
+    await api.call("GET", f"/files/rec-1?reason=caller%20{NUMBER}", "carol", expect=200)
+    for entry in await audit.tail(api.env.engine, 500):
+        assert NUMBER not in f"{entry.target} {entry.reason} {entry.detail}", entry.seq
     # No JSON response anywhere carries a full number.
     for body_text in api.bodies:
         assert NUMBER not in body_text and "13987654321" not in body_text, body_text[:200]

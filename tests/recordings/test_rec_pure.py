@@ -121,6 +121,20 @@ def test_number_digest_is_keyed_and_canonical() -> None:
         NumberKeys.from_env({})
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("on 2026-03-02T10:00 +86 138 1234 5678", "on 2026-03-02T10:00 138****5678"),
+        ("refund 12000 yuan, 120.50", "refund 12000 yuan, 120.50"),
+        ("sha 1234567abcdef", "sha 1234567abcdef"),
+        ("/files/13812345678/audio", "/files/138****5678/audio"),
+        ("desk-1795725788.5", "desk-1795725788.5"),
+    ],
+)
+def test_mask_text_keeps_dates_amounts_and_ids(text: str, expected: str) -> None:
+    assert mask_text(text) == expected
+
+
 def test_mask_text() -> None:
     assert mask_text(f"call from {NUMBER} and 010-6666 8888, order 2026") == (
         "call from 138****5678 and 010****8888, order 2026"

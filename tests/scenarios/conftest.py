@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -45,19 +45,22 @@ class Scenario:
         return self.stack.runner
 
     def originated_numbers(self) -> list[str]:
-        """Every number a customer originate (POST /channels, dl- id) was sent for, accepted or not."""
-        out = []
+        """The number of every customer call sent to the PBX (POST /channels with a dl- id),
+        accepted or not; a retry of the same channel id is the same call, listed once."""
+        seen: dict[str, str] = {}
         for r in self.sim.requests:
-            if r.method == "POST" and r.path == "/channels" and r.query.get("channelId", "").startswith("dl-"):
-                endpoint = r.query["endpoint"]
-                out.append(endpoint.split("/", 1)[1].split("@", 1)[0])
-        return out
+            channel = r.query.get("channelId", "")
+            if r.method == "POST" and r.path == "/channels" and channel.startswith("dl-"):
+                seen.setdefault(channel, r.query["endpoint"].split("/", 1)[1].split("@", 1)[0])
+        return list(seen.values())
 
     def accepted_originates(self) -> list[str]:
         return [
             r.query["channelId"]
             for r in self.sim.requests
-            if r.method == "POST" and r.path == "/channels" and r.status == 200
+            if r.method == "POST"
+            and r.path == "/channels"
+            and r.status == 200
             and r.query.get("channelId", "").startswith("dl-")
         ]
 
@@ -68,22 +71,48 @@ class Scenario:
             if r.method == "POST" and r.path.endswith("/record") and r.status in (200, 201)
         ]
 
-    async def burst(self, agents: int, *, max_talk: float = 1.0, within: float = 60.0,
-                    mix: Sequence[tuple[str, float]] | None = None) -> SimulatedAgents:
-        """Log agents in and run the campaign until its leads are drained and calls ended."""
+    async def burst(
+        self,
+        agents: int,
+        *,
+        max_talk: float = 1.0,
+        within: float = 90.0,
+        mix: Sequence[tuple[str, float]] | None = None,
+        during: Callable[[], Coroutine[Any, Any, None]] | None = None,
+    ) -> SimulatedAgents:
+        """Log agents in and run the campaign until its leads are drained and calls ended.
+
+        ``during`` runs beside the campaign once the agents are in (fault injection).
+        """
         ids = [f"{201 + i}" for i in range(agents)]
         kwargs: dict[str, Any] = {"mix": mix} if mix is not None else {}
-        sim_agents = SimulatedAgents(self.stack.runner, CAMPAIGN, ids, seed=11,
-                                     max_talk=max_talk, wrap_seconds=0.05, **kwargs)
+        sim_agents = SimulatedAgents(
+            self.stack.runner,
+            CAMPAIGN,
+            ids,
+            seed=11,
+            max_talk=max_talk,
+            wrap_seconds=0.05,
+            **kwargs,
+        )
         async with running(self.stack, burst=True) as task:
             await sim_agents.login_all()
             agents_task = asyncio.create_task(sim_agents.run())
+            fault: asyncio.Task[None] | None = (
+                asyncio.create_task(during()) if during is not None else None
+            )
             try:
                 async with asyncio.timeout(within):
                     await asyncio.shield(task)
+                    if fault is not None:
+                        await fault
             finally:
                 sim_agents.stop()
                 await agents_task
+                if fault is not None and not fault.done():
+                    fault.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await fault
         return sim_agents
 
     async def lead_statuses(self) -> dict[str, LeadStatus]:
@@ -94,7 +123,11 @@ class Scenario:
         """Put earlier calls in the customer's history (another campaign run this month)."""
         for i in range(times):
             d = await self.stack.stores.gate.check_and_reserve(
-                number, CAMPAIGN, f"earlier-{i}", at + timedelta(minutes=i), attempt_id=f"pre-{number}-{i}"
+                number,
+                CAMPAIGN,
+                f"earlier-{i}",
+                at + timedelta(minutes=i),
+                attempt_id=f"pre-{number}-{i}",
             )
             assert d.allowed, (mask(number), d.codes)
             await self.stack.stores.ledger.resolve(f"pre-{number}-{i}", AttemptOutcome.NO_ANSWER)
@@ -125,32 +158,51 @@ async def open_scenario(
     db_url: str | None = None,
     db_schema: str = "",
     redis_url: str = "",
+    redis_prefix: str = "dialer-demo:",
+    clock: ShiftedClock | None = None,
     sim: SimPbx | None = None,
     seed: bool = True,
 ) -> AsyncIterator[Scenario]:
     policy = parse_policy(DEMO_POLICY, "demo policy")
-    clock = ShiftedClock(business_hours_start(policy))
+    clock = clock or ShiftedClock(business_hours_start(policy))
     async with contextlib.AsyncExitStack() as stack_ctx:
         if sim is None:
             sim = await stack_ctx.enter_async_context(
                 running_simpbx(time_scale=time_scale, recordings_dir=tmp_path / "rec")
             )
         stack = await stack_ctx.enter_async_context(
-            demo_stack(tmp_path, sim.base_url, policy=policy, clock=clock,
-                       config=config or scenario_config(), db_url=db_url, db_schema=db_schema,
-                       redis_url=redis_url)
+            demo_stack(
+                tmp_path,
+                sim.base_url,
+                policy=policy,
+                clock=clock,
+                config=config or scenario_config(),
+                db_url=db_url,
+                db_schema=db_schema,
+                redis_url=redis_url,
+                redis_prefix=redis_prefix,
+            )
         )
         if seed:
-            await seed_campaign(stack, list(numbers), spec=campaign_spec(CAMPAIGN, pacing=pacing),
-                                blacklist=list(blacklist), at=clock.wall() - timedelta(hours=1))
-        else:
+            await seed_campaign(
+                stack,
+                list(numbers),
+                spec=campaign_spec(CAMPAIGN, pacing=pacing),
+                blacklist=list(blacklist),
+                at=clock.wall() - timedelta(hours=1),
+            )
+        elif await stack.stores.campaigns.find(CAMPAIGN) is not None:
             await stack.load_campaign(CAMPAIGN)
         yield Scenario(sim, stack, clock, policy, list(numbers))
 
 
 @pytest.fixture
 def scenario_factory(tmp_path: Path) -> Any:
-    def make(numbers: Sequence[str], **kwargs: Any) -> Any:
+    def make(
+        numbers: Sequence[str], *, overrides: dict[str, Any] | None = None, **kwargs: Any
+    ) -> Any:
+        if overrides:
+            kwargs["config"] = scenario_config(**overrides)
         return open_scenario(tmp_path, numbers, **kwargs)
 
     return make

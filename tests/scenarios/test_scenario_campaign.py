@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from datetime import timedelta
+from itertools import pairwise
 from typing import Any
 
 from compliance.leads import LeadStatus
@@ -26,7 +27,9 @@ async def test_200_leads_mixed_behaviours(scenario_factory: Any) -> None:
 
         statuses = await scn.lead_statuses()
         # Every lead ends in a terminal state for this run: nothing new, nothing claimed.
-        stuck = {mask(k): s for k, s in statuses.items() if s in (LeadStatus.NEW, LeadStatus.IN_PROGRESS)}
+        stuck = {
+            mask(k): s for k, s in statuses.items() if s in (LeadStatus.NEW, LeadStatus.IN_PROGRESS)
+        }
         assert not stuck, stuck
         attempts = await scn.stack.attempts.all()
         assert {a.stage for a in attempts} <= {Stage.DONE, Stage.REFUSED}
@@ -62,7 +65,7 @@ async def test_200_leads_mixed_behaviours(scenario_factory: Any) -> None:
             by_agent[a.agent_id].append((a.connected_at, a.ended_at))
         for agent, spans in by_agent.items():
             spans.sort()
-            for (s1, e1), (s2, _e2) in zip(spans, spans[1:], strict=False):
+            for (_s1, e1), (s2, _e2) in pairwise(spans):
                 assert e1 <= s2, f"agent {agent} overlapping calls"
 
         # No channel and no live recording left behind.

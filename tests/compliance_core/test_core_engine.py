@@ -527,3 +527,26 @@ def test_history_horizon() -> None:
     horizon = history_horizon(POLICY, NOW)
     old = [call(horizon - timedelta(seconds=1), "p") for _ in range(40)]
     assert ev(req(), old).allowed
+
+
+def test_plain_string_kinds_and_outcomes_count() -> None:
+    """A store that hands back plain strings must not make calls disappear from the caps."""
+    history = [
+        ContactEvent(sh(2026, 11, 2), "attempt", "c", "q", "no_answer"),  # type: ignore[arg-type]
+        ContactEvent(sh(2026, 11, 3), "attempt", "c", "r", "reserved"),  # type: ignore[arg-type]
+    ]
+    only(ev(req(), history), R.MONTHLY_CAP)
+    refusals = [ContactEvent(sh(2026, 1, 1), "refusal", "c", "p")] * 3  # type: ignore[arg-type]
+    only(ev(req(), refusals), R.PRODUCT_REFUSED)
+
+
+def test_naive_event_time_is_a_broken_invariant() -> None:
+    with pytest.raises(TypeError):
+        evaluate(POLICY, req(), [call(datetime(2026, 11, 2, 10))], ListStatus())
+
+
+def test_history_order_does_not_matter() -> None:
+    history = [call(sh(2026, 11, 20), "p"), call(sh(2026, 8, 3), "x"), call(sh(2026, 11, 1), "y")]
+    a = ev(req(at=sh(2026, 11, 26)), history)
+    b = ev(req(at=sh(2026, 11, 26)), list(reversed(history)))
+    assert a == b and a.codes == (R.MONTHLY_CAP, R.PRODUCT_INTERVAL)

@@ -89,6 +89,15 @@ yearly_calls = 12
     assert (owner.monthly_calls, owner.yearly_calls) == (1, 12)
 
 
+def test_policies_compare_and_hash_by_value() -> None:
+    a = parse_policy('version = "v"\n[caps]\nmonthly_calls = 1\n')
+    b = parse_policy('version = "v"\n[caps]\nmonthly_calls = 1\n')
+    c = parse_policy('version = "v"\n[caps]\nmonthly_calls = 2\n')
+    assert a == b and hash(a) == hash(b)
+    assert a != c
+    assert default_policy() is default_policy()
+
+
 def test_load_policy_file(tmp_path: Path) -> None:
     f = tmp_path / "policy.toml"
     f.write_text('version = "v7"\n[recall]\nmonths = 6\n', "utf-8")
