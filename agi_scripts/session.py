@@ -65,6 +65,28 @@ class AgiSession:
         except UnicodeDecodeError as exc:
             raise AgiProtocolError("AGI reply is not UTF-8") from exc
 
+    async def _reply(self) -> tuple[str, bool]:
+        """The reply line to the command just sent, and whether a HANGUP came first."""
+        await self._writer.drain()
+        hangup_seen = False
+        line = await self._readline()
+        while True:
+            if line == "HANGUP":
+                # Sent on its own line, between replies, when the caller hangs up during
+                # the AGI; the reply to our command still follows.
+                hangup_seen = not self.hung_up
+                self.hung_up = True
+            elif line.startswith("100 "):
+                pass  # "100 Trying..." precedes the real reply
+            elif line.startswith("520-"):
+                # a usage text of free lines, closed by "520 End of proper usage."
+                while not line.startswith("520 "):
+                    line = await self._readline()
+                return line, hangup_seen
+            else:
+                return line, hangup_seen
+            line = await self._readline()
+
     async def command(self, command: str) -> AgiReply:
         """Send one command and return its reply; raises on error codes.
 
@@ -81,28 +103,12 @@ class AgiSession:
             raise AgiConnectionLost("connection already closed")
         self._writer.write(command.encode("utf-8") + b"\n")
         self.commands_sent += 1
-        hangup_seen = False
         try:
-            # None: the caller bounds the whole script (AgiServer: handler_timeout_s)
-            async with asyncio.timeout(self._timeout):
-                await self._writer.drain()
-                line = await self._readline()
-                while True:
-                    if line == "HANGUP":
-                        # Sent on its own line, between replies, when the caller hangs up
-                        # during the AGI; the reply to our command still follows.
-                        hangup_seen = not self.hung_up
-                        self.hung_up = True
-                    elif line.startswith("100 "):
-                        pass  # "100 Trying..." precedes the real reply
-                    elif line.startswith("520-"):
-                        # a usage text of free lines, closed by "520 End of proper usage."
-                        while not line.startswith("520 "):
-                            line = await self._readline()
-                        break
-                    else:
-                        break
-                    line = await self._readline()
+            if self._timeout is None:  # the caller bounds the script (AgiServer: handler_timeout_s)
+                line, hangup_seen = await self._reply()
+            else:
+                async with asyncio.timeout(self._timeout):
+                    line, hangup_seen = await self._reply()
         except TimeoutError as exc:
             raise AgiTimeout(f"no reply to {command.split(' ', 1)[0]} in {self._timeout}s") from exc
         except ConnectionError as exc:

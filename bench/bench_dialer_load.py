@@ -23,7 +23,6 @@ import logging
 import os
 import resource
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -62,10 +61,10 @@ async def wait_port(port: int, within: float = 15.0) -> None:
 async def bench(args: argparse.Namespace) -> dict[str, float]:
     port = free_port()
     tmp = Path(tempfile.mkdtemp(prefix="bench-dialer-"))
-    pbx = subprocess.Popen(
-        [sys.executable, "-m", "dialer.simpbx", "--port", str(port),
-         "--time-scale", str(args.time_scale), "--recordings", str(tmp / "rec")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    pbx = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dialer.simpbx", "--port", str(port),
+        "--time-scale", str(args.time_scale), "--recordings", str(tmp / "rec"),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     schema = ""
     pg_conn = None
@@ -147,8 +146,8 @@ async def bench(args: argparse.Namespace) -> dict[str, float]:
         }
     finally:
         pbx.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            pbx.wait(5)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(pbx.wait(), 5)
         if pg_conn is not None:
             await pg_conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
             await pg_conn.close()
@@ -169,7 +168,8 @@ def main() -> int:
     result = asyncio.run(bench(args))
     db = "PostgreSQL" if args.db.startswith("postgresql") else "SQLite"
     print(
-        f"dialer load bench ({db}, {os.cpu_count()} CPUs, simpbx x{args.time_scale:g} in its own process)"
+        f"dialer load bench ({db}, {os.cpu_count()} CPUs, "
+        f"simpbx x{args.time_scale:g} in its own process)"
     )
     for k, v in result.items():
         print(f"  {k:26s} {v:10.2f}" if isinstance(v, float) else f"  {k:26s} {v:>10}")

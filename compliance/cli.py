@@ -5,6 +5,7 @@ Options every one of these subcommands takes:
                   under the current directory, created with its tables on first use)
   --policy FILE   policy file (env DIALER_POLICY; default: the packaged default policy)
   --redis URL     use the Redis ledger and list mirror (env DIALER_REDIS_URL; default: SQL only)
+  --redis-prefix P  prefix of every Redis key (env DIALER_REDIS_PREFIX; default "dialer:")
   --json          machine-readable output
 
 Phone numbers are masked in every human-readable line. Exit codes are those of
@@ -49,6 +50,8 @@ from compliance.policy import (
     load_policy,
     policy_to_dict,
 )
+from compliance.redis_ledger import RedisLedger, sync_journal
+from compliance.sql_ledger import SqlLedger
 
 EXIT_OK = 0
 EXIT_NO = 1
@@ -114,7 +117,10 @@ def policy_of(args: argparse.Namespace) -> Policy:
 
 async def _open(args: argparse.Namespace, policy: Policy | None = None) -> ComplianceStores:
     redis_url = args.redis or os.environ.get("DIALER_REDIS_URL") or None
-    return await open_compliance(db_url(args), policy or policy_of(args), redis_url=redis_url)
+    prefix = args.redis_prefix or os.environ.get("DIALER_REDIS_PREFIX") or "dialer:"
+    return await open_compliance(
+        db_url(args), policy or policy_of(args), redis_url=redis_url, redis_prefix=prefix
+    )
 
 
 def _common() -> argparse.ArgumentParser:
@@ -122,6 +128,12 @@ def _common() -> argparse.ArgumentParser:
     p.add_argument("--db", metavar="URL", help="database URL (env DIALER_DB_URL)")
     p.add_argument("--policy", metavar="FILE", help="policy file (env DIALER_POLICY)")
     p.add_argument("--redis", metavar="URL", help="Redis for the ledger (env DIALER_REDIS_URL)")
+    p.add_argument(
+        "--redis-prefix",
+        metavar="P",
+        dest="redis_prefix",
+        help="Redis key prefix (env DIALER_REDIS_PREFIX, default 'dialer:')",
+    )
     p.add_argument("--json", action="store_true", help="JSON output for scripts")
     return p
 
@@ -494,6 +506,89 @@ async def cmd_policy_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- ledger -------------------------------------------------------------------------------
+
+
+async def cmd_ledger_history(args: argparse.Namespace) -> int:
+    policy = policy_of(args)
+    try:
+        policy.numbers.parse(args.number)
+    except InvalidNumber as exc:
+        raise _Fail(f"NUMBER: {exc}") from exc
+    stores = await _open(args, policy)
+    try:
+        events = await stores.ledger.history(args.number)
+        logged = await stores.ledger.decisions(args.number)
+    finally:
+        await stores.close()
+    data = {
+        "number": mask(args.number),
+        "history": [
+            {
+                "at": e.at.isoformat(),
+                "kind": e.kind.value,
+                "campaign": e.campaign,
+                "product": e.product,
+                "outcome": e.outcome.value,
+                "attempt_id": e.attempt_id,
+            }
+            for e in events
+        ],
+        "decisions": [
+            {
+                "at": d.at.isoformat(),
+                "decided_at": d.decided_at.isoformat(),
+                "campaign": d.campaign,
+                "product": d.product,
+                "attempt_id": d.attempt_id,
+                "allowed": d.allowed,
+                "reserved": d.reserved,
+                "codes": [c.value for c in d.codes],
+                "policy_version": d.policy_version,
+            }
+            for d in logged
+        ],
+    }
+    lines = [f"{mask(args.number)}: {len(events)} contact events, {len(logged)} decisions"]
+    lines += [
+        f"  {e.at.astimezone(policy.tz):%Y-%m-%d %H:%M} {e.kind.value:<8} {e.outcome.value:<10} "
+        f"{e.campaign}/{e.product} {e.attempt_id}"
+        for e in events
+    ]
+    lines += [
+        f"  decided {d.decided_at.astimezone(policy.tz):%Y-%m-%d %H:%M:%S} "
+        f"{'allowed' if d.allowed else 'refused'}{' +reserved' if d.reserved else ''} "
+        f"{d.campaign}/{d.product} {','.join(c.value for c in d.codes)} "
+        f"(policy {d.policy_version})"
+        for d in logged
+    ]
+    _emit(args, data, "\n".join(lines))
+    return EXIT_OK
+
+
+async def cmd_ledger_sync(args: argparse.Namespace) -> int:
+    redis_url = args.redis or os.environ.get("DIALER_REDIS_URL")
+    if not redis_url:
+        raise _Fail("ledger sync copies the Redis journal into SQL: give --redis URL")
+    policy = policy_of(args)
+    stores = await _open(args, policy)
+    try:
+        if not isinstance(stores.ledger, RedisLedger):
+            raise _Fail("the ledger in use is not the Redis ledger")
+        sink = SqlLedger(stores.engine, policy)
+        start, last = await sync_journal(stores.ledger, sink)
+    finally:
+        await stores.close()
+    _emit(
+        args,
+        {"from": start, "to": last},
+        f"journal copied into SQL from {start} to {last}"
+        if last != start
+        else f"nothing new in the journal since {start}",
+    )
+    return EXIT_OK
+
+
 # --- sample-run -----------------------------------------------------------------------------
 
 
@@ -694,6 +789,24 @@ def register(subparsers: Any) -> None:
     _leaf(psub, "show", cmd_policy_show, "print the policy in force", "policy show")
     pv = _leaf(psub, "validate", cmd_policy_validate, "validate a policy file", "policy validate")
     pv.add_argument("file", nargs="?")
+
+    led = subparsers.add_parser("ledger", help="contact history and decisions")
+    ledsub = led.add_subparsers(dest="ledger_command", metavar="ACTION", required=True)
+    lh = _leaf(
+        ledsub,
+        "history",
+        cmd_ledger_history,
+        "a customer's contact history and decisions (masked)",
+        "ledger history",
+    )
+    lh.add_argument("number")
+    _leaf(
+        ledsub,
+        "sync",
+        cmd_ledger_sync,
+        "copy the Redis ledger's journal into the SQL system of record",
+        "ledger sync",
+    )
 
     sr = _leaf(
         subparsers,

@@ -583,3 +583,24 @@ async def replay_journal(
             elif kind == "resolve":
                 await sink.import_resolution(f["a"], AttemptOutcome(f["o"]))
             last = _b2s(entry_id)
+
+
+async def sync_journal(
+    ledger: RedisLedger, sink: SqlLedger, *, count: int = 1000
+) -> tuple[str, str]:
+    """Copy what the journal gained since the last sync into SQL; returns (from id, to id).
+
+    The cursor lives in Redis (``Pjournal:cursor``) and moves only after the
+    entries are in SQL, so a crash replays some entries again: attempts and
+    resolutions are idempotent, a refusal reported without an attempt id would
+    be counted twice. Run one sync at a time (cron, or a loop in one process).
+    Entries trimmed from the stream before a sync (``journal_maxlen``) are lost
+    to SQL: sync more often than the journal fills.
+    """
+    cursor_key = f"{ledger.prefix}journal:cursor"
+    raw = await ledger._r.get(cursor_key)
+    start = _b2s(raw) if raw is not None else "0-0"
+    last = await replay_journal(ledger, sink, after=start, count=count)
+    if last != start:
+        await ledger._r.set(cursor_key, last)
+    return start, last

@@ -22,9 +22,12 @@ ledger only supplies the history and stores the result and the decision log.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -54,6 +57,30 @@ from compliance.model import (
 from compliance.policy import Policy
 from compliance.tables import contact_events, customers, decisions, open_engine
 
+# Built once: the hot path only binds parameters (no statement construction per call).
+_LOAD = (
+    select(
+        contact_events.c.at,
+        contact_events.c.kind,
+        contact_events.c.campaign,
+        contact_events.c.product,
+        contact_events.c.outcome,
+        contact_events.c.attempt_id,
+    )
+    .where(contact_events.c.number_key == bindparam("key"))
+    .order_by(contact_events.c.at, contact_events.c.id)
+)
+_INSERT_EVENT = contact_events.insert()
+_INSERT_DECISION = decisions.insert()
+_PG_ENSURE_CUSTOMER = (
+    pg_insert(customers).values(number_key=bindparam("key")).on_conflict_do_nothing()
+)
+_PG_LOCK_CUSTOMER = (
+    select(customers.c.number_key)
+    .where(customers.c.number_key == bindparam("key"))
+    .with_for_update()
+)
+
 
 class SqlLedger:
     """``ContactLedger`` on SQLite or PostgreSQL."""
@@ -63,12 +90,26 @@ class SqlLedger:
         self._policy = policy
         self._own_engine = own_engine
         self._postgres = engine.dialect.name == "postgresql"
+        self._local_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @classmethod
     async def open(cls, url: str, policy: Policy, *, schema: str | None = None) -> SqlLedger:
         """Open a ledger on its own engine (tables created when missing)."""
         engine = await open_engine(url, schema=schema)
         return cls(engine, policy, own_engine=True)
+
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction. On SQLite, writers of this process queue on an asyncio lock:
+        SQLite admits one writer anyway, and its busy handler (sleep and retry) would turn
+        in-process contention into long latency tails. Other processes still wait on
+        BEGIN IMMEDIATE."""
+        if self._local_lock is None:
+            async with self._engine.begin() as conn:
+                yield conn
+            return
+        async with self._local_lock, self._engine.begin() as conn:
+            yield conn
 
     @property
     def policy(self) -> Policy:
@@ -86,7 +127,7 @@ class SqlLedger:
 
     async def check(self, request: CallRequest, lists: ListStatus) -> Decision:
         key = try_number_key(request.number, self._policy.numbers)
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             history = await self._load(conn, key) if key else []
             decision = decide(self._policy, request, history, lists)
             await self._log(conn, key or invalid_key(request.number), request, "", decision, False)
@@ -98,7 +139,7 @@ class SqlLedger:
         if not attempt_id:
             raise ValueError("check_and_reserve needs a non-empty attempt_id")
         key = try_number_key(request.number, self._policy.numbers)
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             if key is None:
                 # No customer to lock: the engine refuses an invalid number by itself.
                 decision = decide(self._policy, request, [], lists)
@@ -114,16 +155,17 @@ class SqlLedger:
             if decision.allowed:
                 try:
                     await conn.execute(
-                        contact_events.insert().values(
-                            number_key=key,
-                            at=request.at,
-                            kind=ContactKind.ATTEMPT.value,
-                            campaign=request.campaign,
-                            product=request.product,
-                            outcome=AttemptOutcome.RESERVED.value,
-                            attempt_id=attempt_id,
-                            recorded_at=utcnow(),
-                        )
+                        _INSERT_EVENT,
+                        {
+                            "number_key": key,
+                            "at": request.at,
+                            "kind": ContactKind.ATTEMPT.value,
+                            "campaign": request.campaign,
+                            "product": request.product,
+                            "outcome": AttemptOutcome.RESERVED.value,
+                            "attempt_id": attempt_id,
+                            "recorded_at": utcnow(),
+                        },
                     )
                 except IntegrityError as exc:
                     # The unique index on (kind, attempt_id) is the duplicate check: no extra
@@ -135,7 +177,7 @@ class SqlLedger:
         return decision
 
     async def resolve(self, attempt_id: str, outcome: AttemptOutcome) -> None:
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             where = (contact_events.c.kind == ContactKind.ATTEMPT.value) & (
                 contact_events.c.attempt_id == attempt_id
             )
@@ -158,7 +200,7 @@ class SqlLedger:
         self, number: str, campaign: str, product: str, at: datetime, attempt_id: str = ""
     ) -> None:
         key = number_key(number, self._policy.numbers)
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             await self._lock_customer(conn, key)
             if attempt_id:
                 existing = await conn.execute(
@@ -186,7 +228,7 @@ class SqlLedger:
 
     async def import_event(self, key: str, event: ContactEvent) -> bool:
         """Append an event decided elsewhere (Redis); False when its attempt id is already here."""
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             await self._lock_customer(conn, key)
             if event.attempt_id:
                 found = await conn.execute(
@@ -254,26 +296,11 @@ class SqlLedger:
         already holds the database write lock.
         """
         if self._postgres:
-            await conn.execute(pg_insert(customers).values(number_key=key).on_conflict_do_nothing())
-            await conn.execute(
-                select(customers.c.number_key)
-                .where(customers.c.number_key == key)
-                .with_for_update()
-            )
+            await conn.execute(_PG_ENSURE_CUSTOMER, {"key": key})
+            await conn.execute(_PG_LOCK_CUSTOMER, {"key": key})
 
     async def _load(self, conn: AsyncConnection, key: str) -> list[ContactEvent]:
-        rows = await conn.execute(
-            select(
-                contact_events.c.at,
-                contact_events.c.kind,
-                contact_events.c.campaign,
-                contact_events.c.product,
-                contact_events.c.outcome,
-                contact_events.c.attempt_id,
-            )
-            .where(contact_events.c.number_key == key)
-            .order_by(contact_events.c.at, contact_events.c.id)
-        )
+        rows = await conn.execute(_LOAD, {"key": key})
         return [
             ContactEvent(
                 at=r.at,
@@ -296,18 +323,19 @@ class SqlLedger:
         reserved: bool,
     ) -> None:
         await conn.execute(
-            decisions.insert().values(
-                number_key=key,
-                at=request.at,
-                decided_at=utcnow(),
-                campaign=request.campaign,
-                product=request.product,
-                attempt_id=attempt_id,
-                allowed=decision.allowed,
-                reserved=reserved,
-                codes=",".join(c.value for c in decision.codes),
-                reasons=reasons_to_json(decision.reasons),
-                retry_at=decision.retry_at,
-                policy_version=decision.policy_version,
-            )
+            _INSERT_DECISION,
+            {
+                "number_key": key,
+                "at": request.at,
+                "decided_at": utcnow(),
+                "campaign": request.campaign,
+                "product": request.product,
+                "attempt_id": attempt_id,
+                "allowed": decision.allowed,
+                "reserved": reserved,
+                "codes": ",".join(c.value for c in decision.codes),
+                "reasons": reasons_to_json(decision.reasons),
+                "retry_at": decision.retry_at,
+                "policy_version": decision.policy_version,
+            },
         )

@@ -196,10 +196,6 @@ def _sqlite_begin_immediate(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def default_sqlite_url(directory: str = "var") -> str:
-    return f"sqlite+aiosqlite:///{directory}/dialer.sqlite3"
-
-
 async def open_engine(
     url: str, *, schema: str | None = None, create: bool = True, **kwargs: Any
 ) -> AsyncEngine:

@@ -22,8 +22,8 @@ from compliance.ledger import ContactLedger
 from compliance.lists import ListReason, ListStore
 from compliance.model import AttemptOutcome, Decision
 from dialer.ari.client import AriClient
-from dialer.ari.errors import AriConflict, AriNotFound
-from dialer.ports import DialLead, FinishedRecording
+from dialer.ari.errors import AriConflict, AriNotFound, AriUnprocessable
+from dialer.ports import ChannelEndedEarly, DialLead, FinishedRecording
 from dialer.runner import CampaignPlan, GateUnavailable
 from recordings.model import AttemptMeta
 from recordings.service import RecordingsService
@@ -74,7 +74,11 @@ class AriCallControl:
                 timeout=ring_timeout,
                 variables=variables,
             )
-            await self.client.subscribe(f"channel:{channel_id}")
+            try:
+                await self.client.subscribe(f"channel:{channel_id}")
+            except (AriUnprocessable, AriNotFound) as exc:
+                # 422 "Event source does not exist": it is already gone (busy, unallocated).
+                raise ChannelEndedEarly(str(exc)) from exc
             return
         await self.client.originate(
             endpoint,
@@ -120,6 +124,13 @@ class AriCallControl:
 
     async def channel_ids(self) -> set[str]:
         return {c.id for c in await self.client.list_channels()}
+
+    async def channel_exists(self, channel_id: str) -> bool:
+        try:
+            await self.client.get_channel(channel_id)
+        except AriNotFound:
+            return False
+        return True
 
 
 class GateAdapter:

@@ -55,6 +55,8 @@ async def cmd_demo(args: argparse.Namespace) -> int:
         target_abandon=args.target_abandon,
         seed=args.seed,
         progress=not args.quiet,
+        verbose=bool(getattr(args, "verbose", False)),
+        amd=not args.no_amd,
     )
     try:
         return await run_demo(options)
@@ -96,6 +98,11 @@ def register(subparsers: Any) -> None:
     demo.add_argument("--target-abandon", type=float, default=0.03)
     demo.add_argument("--seed", type=int, default=2026)
     demo.add_argument("--quiet", action="store_true", help="no live progress line")
+    demo.add_argument(
+        "--no-amd",
+        action="store_true",
+        help="connect answering machines to agents instead of detecting them (AMD)",
+    )
     demo.set_defaults(handler=cmd_demo)
 
 

@@ -50,6 +50,8 @@ class DemoOptions:
     seed: int = 2026
     progress: bool = True
     blacklisted: int = 5
+    verbose: bool = False
+    amd: bool = True
 
 
 def business_hours_start(policy: Policy, now: datetime | None = None) -> datetime:
@@ -149,6 +151,19 @@ def format_funnel(funnel: Funnel, *, seats: int, occupancy: float, seconds: floa
 
 
 async def run_demo(options: DemoOptions) -> int:
+    quiet = () if options.verbose else ("dialer", "compliance", "aiohttp.access")
+    levels = {name: logging.getLogger(name).level for name in quiet}
+    # Per-call log lines would scroll the progress line away; -v brings them back.
+    for name in quiet:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        return await _run_demo(options)
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+async def _run_demo(options: DemoOptions) -> int:
     policy = parse_policy(DEMO_POLICY, "demo policy")
     start = business_hours_start(policy)
     clock = ShiftedClock(start)
@@ -159,6 +174,7 @@ async def run_demo(options: DemoOptions) -> int:
         agent_endpoint="Local/{agent}@sim-agents",
         wrapup_limit=10.0,
         drain_timeout=10.0,
+        amd=options.amd,
     )
     with tempfile.TemporaryDirectory(prefix="dialer-demo-") as tmp:
         workdir = Path(tmp)

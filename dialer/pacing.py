@@ -12,16 +12,21 @@ and ``on_talk(result)``. Three pacers:
 ``predictive``
     model based. From the results it is given it learns the answer
     probability, the ring-time distributions of answered and unanswered
-    dials and the talk and wrap-up time distributions (exponential forgetting
-    so it follows changes within minutes). At each decision it predicts, for
-    each extra call it could place, the probability that the customer would
-    answer while no agent is free within the connect limit (2 s), and places
-    calls while that probability stays under a threshold. The threshold is
-    steered by a feedback loop towards a budget under ``target_abandon``
-    (model predictions calibrated by the abandons really measured), and the
-    measured abandon rate over the policy window (30 days, also watched over
-    a sliding day) is a hard guard: while the abandons measured leave no
-    slack under the target the pacer dials progressively.
+    dials and the talk and wrap-up time distributions, all with exponential
+    forgetting so it follows changes within minutes (a rise of the answer
+    rate, the dangerous direction, is followed within about a hundred dials).
+    At each decision it predicts, at several points of the answered-ring-time
+    distribution, how many customers will have answered (waiting ones, dials
+    in flight given how long each has rung, calls placed meanwhile) against
+    how many agents will be free within the connect limit (ready ones,
+    wrapping and talking ones given how long each has been at it), and adds
+    calls while the next call's probability of being answered with no agent
+    free stays under a threshold. A PI controller sets that threshold from
+    the measured slack (abandons still allowed under ``target_abandon`` over
+    the policy window, 30 days, also watched over a sliding day), keeping a
+    reserve sized to the random swings so the rate over the whole window ends
+    at or under the target. While the measured rate is over the target, and
+    until a few answers have been seen, it dials progressively.
 
 All times are seconds in the caller's clock (``PacingSnapshot.now`` and
 ``DialResult.at`` / ``TalkResult.at`` share it).
@@ -364,7 +369,7 @@ class PredictivePacer:
     WRAP_BINS = 900
     REFRESH_SECONDS = 15.0
     AGENT_REFRESH_SECONDS = 60.0
-    MIN_ANSWERED_SAMPLES = 12
+    MIN_ANSWERED_SAMPLES = 6
     MIN_TALK_SAMPLES = 8
     RATE_HALF_LIFE = 60.0
     EXACT_VARIANCE = 1.5
@@ -373,7 +378,6 @@ class PredictivePacer:
     # as often as any (measured on the benchmark: better at every team size
     # than counting it all or none of it).
     TALK_CREDIT = 0.5
-    FUTURE_CREDIT = 1.0
 
     def __init__(
         self,
@@ -411,6 +415,7 @@ class PredictivePacer:
         self._dial_rows: dict[int, list[float]] = {}
         self._p_answer = 0.3
         self._dial_rate = 0.0
+        self._min_talk_samples = self.MIN_TALK_SAMPLES
         self._future_share: list[float] = []
 
     # ------------------------------------------------------------ learning
@@ -450,6 +455,9 @@ class PredictivePacer:
         if slack < 0.0 or not self._model_ready():
             self._count_placed(progressive)
             return progressive
+        # The first talks to end are the short ones: trust the talk-time
+        # distribution only once about two calls per agent have ended.
+        self._min_talk_samples = max(self.MIN_TALK_SAMPLES, 2 * snapshot.agents_logged_in)
         self._maybe_refresh(snapshot.now)
         threshold = self._threshold(slack, dt)
         extra = self._predictive_calls(snapshot, threshold)
@@ -540,11 +548,7 @@ class PredictivePacer:
     @staticmethod
     def _talk_key(elapsed: float) -> int:
         # The chance to end soon changes slowly with a long call's age.
-        if elapsed < 60.0:
-            return int(elapsed * 0.5) * 2
-        if elapsed < 600.0:
-            return int(elapsed * 0.2) * 5
-        return int(elapsed * 0.05) * 20
+        return int(elapsed * 0.5) * 2
 
     def _talk_row(self, elapsed: float) -> list[float]:
         key = self._talk_key(elapsed)
@@ -554,7 +558,7 @@ class PredictivePacer:
         talk = self.talk
         base = talk.cdf(float(key))
         survive = 1.0 - base
-        if talk.samples < self.MIN_TALK_SAMPLES or survive <= 1e-9 or not self._wrap_points:
+        if talk.samples < self._min_talk_samples or survive <= 1e-9 or not self._wrap_points:
             row = [0.0] * (2 * self.QUANTILES)
         else:
             weight = 1.0 / len(self._wrap_points)
@@ -636,7 +640,7 @@ class PredictivePacer:
         free = list(map(sum, zip(*free_rows, strict=True))) if free_rows else zeros
         dial = list(map(sum, zip(*dial_rows, strict=True))) if dial_rows else zeros
         waiting = float(snapshot.customers_waiting - snapshot.agents_ready)
-        future = self._dial_rate * self._p_answer * self.FUTURE_CREDIT
+        future = self._dial_rate * self._p_answer
         mean = [waiting + future * self._future_share[j] + dial[j] - free[j] for j in range(m)]
         var = [future * self._future_share[j] + dial[m + j] + free[m + j] for j in range(m)]
         return mean, var

@@ -16,6 +16,11 @@ from typing import Protocol
 from compliance.model import AttemptOutcome, Decision
 
 
+class ChannelEndedEarly(Exception):
+    """The originated channel ended before the app could subscribe to it (AMD pattern):
+    its outcome events were never delivered."""
+
+
 class CallControl(Protocol):
     """The ARI requests the runner needs. Failures raise ``dialer.ari.errors.AriError``
     (its ``status`` is the HTTP status, None when no answer came)."""
@@ -50,6 +55,8 @@ class CallControl(Protocol):
 
     async def channel_ids(self) -> set[str]:
         """Ids of every channel Asterisk has now (``GET /channels``)."""
+
+    async def channel_exists(self, channel_id: str) -> bool: ...
 
 
 class Gate(Protocol):

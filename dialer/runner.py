@@ -69,6 +69,7 @@ from dialer.outcomes import DialOutcome, ledger_outcome
 from dialer.pacing import DialResult, Pacer, PacingSnapshot, TalkResult, make_pacer
 from dialer.ports import (
     CallControl,
+    ChannelEndedEarly,
     Clock,
     DialLead,
     DncList,
@@ -113,6 +114,7 @@ class RunnerConfig:
     claimer: str = "dialer"
     max_claim: int = 20
     recording_wait: float = 10.0  # after a call ends, how long to wait for RecordingFinished
+    dial_guard: float = 30.0  # after the ring timeout, check a call we heard nothing about
     drain_timeout: float = 30.0  # graceful stop: live calls get this long, then are hung up
     logout_agents_at_stop: bool = True
     write_lanes: int = 8  # parallel ordered lanes for per-call database writes
@@ -152,6 +154,7 @@ class LiveCall:
     talk_seconds: float | None = None
     answered: bool = False
     recording_guard: asyncio.TimerHandle | None = None
+    dial_guard: asyncio.TimerHandle | None = None
 
 
 @dataclass
@@ -381,6 +384,8 @@ class Runner:
             await self._apply(attempt_id, ev)
         elif kind == "recording_wait":
             await self._recording_wait_expired(item)
+        elif kind == "dial_guard":
+            await self._dial_guard_expired(item)
         elif kind == "reconcile":
             ids, done = item
             try:
@@ -715,6 +720,14 @@ class Runner:
                     ("recording_wait", attempt_id),
                 )
 
+    async def _dial_guard_expired(self, attempt_id: str) -> None:
+        call = self.calls.get(attempt_id)
+        if call is None or call.state.phase not in (fsm.Phase.DIALING, fsm.Phase.RINGING):
+            return
+        if not await self.control.channel_exists(call.state.params.channel_id):
+            logger.warning("attempt %s: channel gone without its events; finalized", attempt_id)
+            await self._apply(attempt_id, fsm.Vanished())
+
     async def _recording_wait_expired(self, attempt_id: str) -> None:
         call = self.calls.get(attempt_id)
         if call is None or call.state.recording_done:
@@ -731,6 +744,8 @@ class Runner:
     def _forget(self, call: LiveCall) -> None:
         if call.recording_guard is not None:
             call.recording_guard.cancel()
+        if call.dial_guard is not None:
+            call.dial_guard.cancel()
         for handle in call.timers.values():
             handle.cancel()
         call.timers.clear()
@@ -829,12 +844,25 @@ class Runner:
                 variables={"DIALER_CAMPAIGN": call.campaign, "DIALER_ATTEMPT": p.attempt_id},
                 amd=cmd.amd,
             )
+        except ChannelEndedEarly as exc:
+            logger.info(
+                "attempt %s: ended before its events could be followed: %s", p.attempt_id, exc
+            )
+            await self._apply(p.attempt_id, fsm.OriginateAccepted())
+            await self._apply(p.attempt_id, fsm.Vanished())
+            return
         except AriError as exc:
             status = exc.status if exc.status is not None else 0
             logger.warning("attempt %s: originate failed: %s", p.attempt_id, exc)
             await self._apply(p.attempt_id, fsm.OriginateFailed(status, exc.message))
             return
         await self._apply(p.attempt_id, fsm.OriginateAccepted())
+        # Guard: a call whose end we never hear about (lost events) is checked after
+        # its ring timeout, and finalized if Asterisk no longer has it.
+        guard = cmd.timeout + self.config.dial_guard
+        call.dial_guard = asyncio.get_running_loop().call_later(
+            guard, self._queue.put_nowait, ("dial_guard", p.attempt_id)
+        )
 
     async def _safe_hangup(self, channel_id: str) -> None:
         try:

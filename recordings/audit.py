@@ -2,9 +2,9 @@
 
 Every entry carries ``hash = SHA-256(canonical JSON of its fields + prev_hash)``
 and the previous entry's hash, and a head row holds the last ``(seq, hash)``.
-Appending advances the head row first (an UPDATE, so concurrent appenders queue
-on its lock, on PostgreSQL and on SQLite alike), then inserts the entry in the
-same transaction as the action it records. ``verify`` recomputes the chain: an
+Appending locks the head row (concurrent appenders queue on it, on PostgreSQL and
+SQLite alike), inserts the entry in the same transaction as the action it records,
+and a database trigger advances the head row with the insert. ``verify`` recomputes the chain: an
 edited entry breaks its own hash, a deleted one leaves a gap in ``seq`` and a
 broken ``prev_hash`` link, a reordered pair breaks both, and a deleted tail
 disagrees with the head row.
@@ -20,7 +20,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from recordings.model import AuditEntry, Outcome, Problem
@@ -89,14 +89,13 @@ async def append(
 ) -> AuditEntry:
     """Append one entry inside the caller's transaction (commits or rolls back with it)."""
     when = (at or datetime.now(UTC)).astimezone(UTC)
-    advanced = await conn.execute(
-        update(audit_head)
-        .where(audit_head.c.id == 1)
-        .values(seq=audit_head.c.seq + 1)
-        .returning(audit_head.c.seq, audit_head.c.hash)
-    )
-    row = advanced.one()
-    seq, prev = int(row.seq), str(row.hash)
+    # The head row is locked here (FOR UPDATE on PostgreSQL; on SQLite the transaction's
+    # BEGIN IMMEDIATE already holds the write lock) and advanced by the database's
+    # AFTER INSERT trigger, so an append is two statements.
+    head_row = (
+        await conn.execute(select(audit_head).where(audit_head.c.id == 1).with_for_update())
+    ).one()
+    seq, prev = int(head_row.seq) + 1, str(head_row.hash)
     entry = AuditEntry(
         seq=seq,
         at=when,
@@ -126,7 +125,6 @@ async def append(
             hash=digest,
         )
     )
-    await conn.execute(update(audit_head).where(audit_head.c.id == 1).values(hash=digest))
     return replace(entry, hash=digest)
 
 

@@ -206,7 +206,7 @@ async def cmd_purge(args: argparse.Namespace) -> int:
     for name in result.purged:
         print(("would purge " if args.dry_run else "purged ") + name)
     print(
-        f"{len(result.purged)} recording(s) {'due' if args.dry_run else 'purged'}, "
+        f"{result.due} recording(s) {'due' if args.dry_run else 'purged'}, "
         f"{result.files_removed} file(s) removed, "
         f"{result.held_skipped} past retention kept on legal hold"
     )

@@ -585,6 +585,7 @@ async def store_purge(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "purged": list(result.purged),
+            "due": result.due,
             "files_removed": result.files_removed,
             "held": result.held_skipped,
             "dry_run": dry_run,

@@ -143,21 +143,30 @@ async def refresh_holds(conn: AsyncConnection, recording_ids: Sequence[int]) -> 
     )
 
 
-async def purge_candidates(conn: AsyncConnection, now: datetime, limit: int) -> list[Recording]:
-    """Recordings past retention and not linked to an open complaint (checked twice: the
+def _purgeable(now: datetime) -> Any:
+    """Past retention and not linked to an open complaint (checked twice: the
     ``legal_hold`` flag and the links themselves, so a stale flag never releases evidence)."""
     open_link = exists().where(
         complaint_recordings.c.recording_id == recordings.c.id,
         complaint_recordings.c.complaint_id == complaints.c.id,
         complaints.c.status == ComplaintStatus.OPEN.value,
     )
+    return and_(recordings.c.retain_until <= now, recordings.c.legal_hold.is_(False), ~open_link)
+
+
+async def purge_candidates(conn: AsyncConnection, now: datetime, limit: int) -> list[Recording]:
     result = await conn.execute(
         select(recordings)
-        .where(recordings.c.retain_until <= now, recordings.c.legal_hold.is_(False), ~open_link)
+        .where(_purgeable(now))
         .order_by(recordings.c.retain_until, recordings.c.id)
         .limit(limit)
     )
     return [row_to_recording(r) for r in result]
+
+
+async def count_purgeable(conn: AsyncConnection, now: datetime) -> int:
+    result = await conn.execute(select(func.count()).select_from(recordings).where(_purgeable(now)))
+    return int(result.scalar_one())
 
 
 async def path_users(conn: AsyncConnection, sha256: str, path: str) -> int:

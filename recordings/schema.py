@@ -184,9 +184,9 @@ audit_log = Table(
     Column("hash", String(64), nullable=False),
 )
 
-#: One row (id 1): the last sequence number and hash. Appenders lock it by updating it
-#: first, which serializes the chain; verification compares it with the last entry, so a
-#: deleted tail is found too.
+#: One row (id 1): the last sequence number and hash. Appenders lock it, which serializes
+#: the chain; a trigger advances it on every insert; verification compares it with the last
+#: entry, so a deleted tail is found too.
 audit_head = Table(
     "access_audit_head",
     metadata,
@@ -230,14 +230,22 @@ def _ensure_dir(path: str) -> None:
 
 
 # The audit log refuses UPDATE, DELETE (and on PostgreSQL TRUNCATE) at the database itself;
-# the hash chain still catches anyone with the rights to drop these guards.
+# the hash chain still catches anyone with the rights to drop these guards. A trigger moves
+# the chain head with each insert.
 _SQLITE_GUARDS = (
+    "CREATE TRIGGER IF NOT EXISTS access_audit_advance_head AFTER INSERT ON access_audit "
+    "BEGIN UPDATE access_audit_head SET seq = NEW.seq, hash = NEW.hash WHERE id = 1; END",
     "CREATE TRIGGER IF NOT EXISTS access_audit_no_update BEFORE UPDATE ON access_audit "
     "BEGIN SELECT RAISE(ABORT, 'access_audit is append-only'); END",
     "CREATE TRIGGER IF NOT EXISTS access_audit_no_delete BEFORE DELETE ON access_audit "
     "BEGIN SELECT RAISE(ABORT, 'access_audit is append-only'); END",
 )
 _PG_GUARDS = (
+    "CREATE OR REPLACE FUNCTION access_audit_advance_head() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN UPDATE access_audit_head SET seq = NEW.seq, hash = NEW.hash WHERE id = 1; "
+    "RETURN NULL; END $$",
+    "CREATE OR REPLACE TRIGGER access_audit_advance_head AFTER INSERT ON access_audit "
+    "FOR EACH ROW EXECUTE FUNCTION access_audit_advance_head()",
     "CREATE OR REPLACE FUNCTION access_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS "
     "$$ BEGIN RAISE EXCEPTION 'access_audit is append-only'; END $$",
     "CREATE OR REPLACE TRIGGER access_audit_append_only BEFORE UPDATE OR DELETE ON access_audit "

@@ -120,9 +120,10 @@ DIALER = Principal("dialer", Role.ADMIN)
 
 @dataclass(frozen=True, slots=True)
 class PurgeResult:
-    purged: tuple[str, ...]
+    purged: tuple[str, ...]  # a dry run: the first ``batch`` names of those due
     files_removed: int
     held_skipped: int
+    due: int = 0  # a dry run: how many are due in all
 
 
 @dataclass(frozen=True, slots=True)
@@ -744,11 +745,14 @@ class RecordingsService:
                     )
                 ).scalar_one()
             )
+        if dry_run:
+            async with self.reader.connect() as conn:
+                first = await index.purge_candidates(conn, when, batch)
+                total = await index.count_purgeable(conn, when)
+            return PurgeResult(tuple(r.name for r in first), 0, held, total)
         while True:
             async with self.engine.begin() as conn:
                 due = await index.purge_candidates(conn, when, batch)
-                if dry_run:
-                    return PurgeResult(tuple(r.name for r in due), 0, held)
                 if not due:
                     break
                 orphaned: list[Recording] = []
@@ -775,7 +779,7 @@ class RecordingsService:
                     removed += 1
             purged.extend(r.name for r in due)
         logger.info("purge: %s recordings, %s files removed, %s held", len(purged), removed, held)
-        return PurgeResult(tuple(purged), removed, held)
+        return PurgeResult(tuple(purged), removed, held, len(purged))
 
     async def verify_store(self, *, batch: int = 1000) -> tuple[int, list[Problem]]:
         """Re-hash every indexed file; report missing and altered ones: (checked, problems)."""

@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from store_helpers import snapshot
@@ -155,3 +156,24 @@ def test_sample_run(capsys: pytest.CaptureFixture[str]) -> None:
     cases = json.loads(out)
     assert code == 0 and len(cases) == 9
     assert [c["allowed"] for c in cases].count(True) == 2
+
+
+def test_redis_ledger_history_and_sync(
+    db: list[str], capsys: pytest.CaptureFixture[str], redis_target: Any
+) -> None:
+    hot = ["--redis", redis_target.url, "--redis-prefix", redis_target.prefix]
+    base = ["--campaign", "spring-loans", "--at", AT, *db]
+    assert run(capsys, "check", "13800138000", "--reserve", "r1", *base, *hot)[0] == 0
+    code, out, _ = run(capsys, "ledger", "history", "13800138000", *db, *hot)
+    assert code == 0 and "1 contact events" in out and "r1" in out
+    assert not FULL_NUMBER.search(out)
+    code, out, _ = run(capsys, "ledger", "history", "13800138000", *db)
+    assert code == 0 and "0 contact events" in out  # SQL has not seen it yet
+    code, out, _ = run(capsys, "ledger", "sync", *db, *hot)
+    assert code == 0 and "copied" in out
+    code, out, _ = run(capsys, "ledger", "sync", *db, *hot)
+    assert code == 0 and "nothing new" in out
+    code, out, _ = run(capsys, "ledger", "history", "13800138000", "--json", *db)
+    assert [e["attempt_id"] for e in json.loads(out)["history"]] == ["r1"]
+    code, _, err = run(capsys, "ledger", "sync", *db)
+    assert code == 2 and "--redis" in err

@@ -7,6 +7,8 @@ from datetime import timedelta
 from itertools import pairwise
 from typing import Any
 
+import pytest
+
 from compliance.leads import LeadStatus
 from compliance.numbers import mask
 from dialer.attempts import Stage
@@ -90,3 +92,27 @@ async def test_200_leads_mixed_behaviours(scenario_factory: Any) -> None:
         assert funnel.abandon_rate <= 0.03, funnel
         assert funnel.connects == len(connected)
         assert scn.runner.halted is None
+
+
+@pytest.mark.postgres
+async def test_campaign_on_postgresql(scenario_factory: Any, pg_target: Any) -> None:
+    """The same run on PostgreSQL (the production store): parallel gate checks, same rules."""
+    numbers = sample_numbers(60, seed=98, mix=MIX)
+    blacklist = numbers[:3]
+    async with scenario_factory(
+        numbers, blacklist=blacklist, db_url=pg_target.url, db_schema=pg_target.schema
+    ) as scn:
+        await scn.burst(agents=12, max_talk=0.6)
+        statuses = await scn.lead_statuses()
+        assert LeadStatus.NEW not in statuses.values()
+        assert LeadStatus.IN_PROGRESS not in statuses.values()
+        originated = scn.originated_numbers()
+        assert not set(blacklist) & set(originated)
+        assert all(c == 1 for c in Counter(originated).values())
+        attempts = await scn.stack.attempts.all()
+        connected = [a for a in attempts if a.connected]
+        assert connected and all(a.recording == f"rec-{a.attempt_id}" for a in connected)
+        for n in originated:
+            history = await scn.stack.stores.ledger.history(n)
+            assert history and all(e.outcome != "reserved" for e in history), mask(n)
+        assert scn.sim.state()["channels"] == []

@@ -1,0 +1,33 @@
+"""AMD through the dialplan (``dialer-amd``): machines are hung up, people reach an agent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dialer.demo_data import numbers_ending
+
+
+async def test_amd_machines_hung_up_people_connected(scenario_factory: Any) -> None:
+    numbers = numbers_ending("16", 12, seed=12)
+    async with scenario_factory(numbers, overrides={"amd": True}) as scn:
+        await scn.burst(agents=4, max_talk=0.6)
+        attempts = await scn.stack.attempts.all()
+        by_digit: dict[str, set[tuple[str | None, bool]]] = {}
+        for a in attempts:
+            by_digit.setdefault(a.number[-1], set()).add((a.outcome, a.connected))
+        assert by_digit["6"] == {("machine", False)}
+        assert by_digit["1"] == {("answered", True)}
+        # The originate went into the dialplan context, then the app subscribed to it.
+        amd = [
+            r
+            for r in scn.sim.requests
+            if r.method == "POST"
+            and r.path == "/channels"
+            and r.query.get("channelId", "").startswith("dl-")
+        ]
+        assert amd and all(r.query.get("context") == "dialer-amd" for r in amd)
+        subs = [r for r in scn.sim.requests if r.path.endswith("/subscription")]
+        assert len(subs) == len(amd)
+        funnel = await scn.stack.attempts.funnel("scn")
+        assert funnel.machines == 6 and funnel.answered == 6
+        assert scn.sim.state()["channels"] == []
