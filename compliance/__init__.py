@@ -1,1 +1,1 @@
-"""The compliance gate: phone numbers, the policy, the pure rule engine, the contact ledger and lists."""
+"""The compliance gate: numbers, policy, pure rule engine, contact ledger and lists."""

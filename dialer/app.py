@@ -16,11 +16,9 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agi_scripts.app import AgiService
 from agi_scripts.app import AgiSettings as AgiAppSettings
@@ -46,12 +44,11 @@ from dialer.config import Settings
 from dialer.http_api import make_api_app
 from dialer.ports import CallControl, Clock, SystemClock
 from dialer.runner import InboundPolicy, Runner, RunnerConfig
+from recordings.blacklist import ListStoreBlacklist
 from recordings.config import RecordingsConfig
 from recordings.http import make_recordings_app
 from recordings.pii import NumberKeyError, NumberKeys
-from recordings.schema import open_engine as open_recordings_engine
 from recordings.service import RecordingsService
-from recordings.store import FileStore
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +96,6 @@ class DialerStack:
     runner: Runner
     policy: Policy
     recordings: RecordingsService | None = None
-    _engines: list[AsyncEngine] = field(default_factory=list)
 
     async def load_campaign(self, name: str) -> None:
         campaign = await self.stores.campaigns.get(name)
@@ -116,8 +112,8 @@ class DialerStack:
         await self.events.stop()
         await self.client.close()
         await self.stores.close()
-        for engine in self._engines:
-            await engine.dispose()
+        if self.recordings is not None:
+            await self.recordings.aclose()
 
 
 async def open_stack(
@@ -156,13 +152,10 @@ async def open_stack(
         raise
     attempts = AttemptLog(stores.engine)
     await attempts.create_schema()
-    engines: list[AsyncEngine] = []
     sink = None
     service = None
     if with_recordings and settings.recordings.enabled:
-        service, rec_engine = await _open_recordings(settings)
-        if rec_engine is not None:
-            engines.append(rec_engine)
+        service = await _open_recordings(settings, stores)
         if service is not None:
             sink = RecordingIndexSink(service, AriRecordingSource(client))
     runner = Runner(
@@ -178,24 +171,24 @@ async def open_stack(
     )
     events = AriEvents(client, apps=[settings.ari.app], reconcile=runner.reconcile)
     events.on_any(runner.handle_event)
-    return DialerStack(settings, client, events, stores, attempts, runner, pol, service, engines)
+    return DialerStack(settings, client, events, stores, attempts, runner, pol, service)
 
 
 async def _open_recordings(
-    settings: Settings,
-) -> tuple[RecordingsService | None, AsyncEngine | None]:
+    settings: Settings, stores: ComplianceStores
+) -> RecordingsService | None:
     """The recordings index, when its secret is configured (``DIALER_NUMBER_KEY``)."""
     try:
         keys = NumberKeys.from_env()
     except NumberKeyError as exc:
         logger.warning("recordings index disabled: %s", exc)
-        return None, None
-    config = RecordingsConfig.from_env(
-        db_url=settings.database.url, store_dir=settings.recordings.root
+        return None
+    config = replace(
+        RecordingsConfig.from_env(db_url=settings.database.url, store_dir=settings.recordings.root),
+        db_schema=settings.database.schema or None,
     )
-    engine = await open_recordings_engine(config.db_url, schema=settings.database.schema or None)
-    await asyncio.to_thread(Path(config.store_dir).mkdir, parents=True, exist_ok=True)
-    return RecordingsService(engine, FileStore(config.store_dir), keys, config=config), engine
+    # A complaint registered on a recording blacklists the number at once (rule C).
+    return await RecordingsService.open(config, keys, blacklist=ListStoreBlacklist(stores.lists))
 
 
 @contextlib.asynccontextmanager

@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 
 async def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the dialer: ARI app, HTTP API, FastAGI server, recordings (until SIGTERM)."""
     from dialer.app import StartupError, serve
     from dialer.config import ConfigError, load_settings
 

@@ -26,7 +26,7 @@ from compliance.numbers import mask
 from compliance.policy import Policy, parse_policy
 from dialer.app import DialerStack, open_stack, running
 from dialer.attempts import Funnel
-from dialer.config import AriSettings, DatabaseSettings, Settings
+from dialer.config import AriSettings, DatabaseSettings, RecordingsSettings, Settings
 from dialer.config import DialerSection as DialerSettings
 from dialer.demo_data import DEMO_POLICY, campaign_spec, leads_csv, sample_numbers
 from dialer.ports import ShiftedClock
@@ -75,6 +75,7 @@ async def demo_stack(
     db_schema: str = "",
     redis_url: str = "",
     redis_prefix: str = "dialer-demo:",
+    with_recordings: bool = False,
 ) -> AsyncIterator[DialerStack]:
     settings = Settings(
         ari=AriSettings(url=pbx_url, username="dialer", password="dialer-secret", app="dialer"),
@@ -85,6 +86,7 @@ async def demo_stack(
             customer_endpoint="Local/{number}@sim-customers",
             agent_endpoint="Local/{agent}@sim-agents",
         ),
+        recordings=RecordingsSettings(enabled=with_recordings, root=str(workdir / "evidence")),
     )
     if redis_url:
         from dataclasses import replace
@@ -93,7 +95,7 @@ async def demo_stack(
 
         settings = replace(settings, redis=RedisSettings(url=redis_url, prefix=redis_prefix))
     stack = await open_stack(
-        settings, clock=clock, config=config, policy=policy, with_recordings=False
+        settings, clock=clock, config=config, policy=policy, with_recordings=with_recordings
     )
     try:
         yield stack
@@ -130,7 +132,7 @@ def format_funnel(funnel: Funnel, *, seats: int, occupancy: float, seconds: floa
     per_seat = funnel.attempts / seats if seats else 0.0
     rows = [
         ("seats (agents)", f"{seats}"),
-        ("run time", f"{seconds:.0f} s"),
+        ("run time (with the drain of live calls)", f"{seconds:.0f} s"),
         ("attempts", f"{funnel.attempts}"),
         ("refused by the compliance gate", f"{funnel.refused_by_gate}"),
         ("average attempts per seat", f"{per_seat:.1f}"),
@@ -173,7 +175,7 @@ async def _run_demo(options: DemoOptions) -> int:
         customer_endpoint="Local/{number}@sim-customers",
         agent_endpoint="Local/{agent}@sim-agents",
         wrapup_limit=10.0,
-        drain_timeout=10.0,
+        drain_timeout=5.0,
         amd=options.amd,
     )
     with tempfile.TemporaryDirectory(prefix="dialer-demo-") as tmp:

@@ -33,6 +33,7 @@ from compliance.campaigns import (
 )
 from compliance.numbers import mask
 from dialer.adapters import campaign_plan
+from dialer.ari.errors import AriError
 from dialer.dispositions import DispositionRejected, DispositionRequest
 
 if TYPE_CHECKING:
@@ -104,6 +105,8 @@ async def agent_login(request: web.Request) -> web.Response:
         agent = await stack.runner.agent_login(agent_id, campaign, endpoint)
     except ValueError as exc:
         return _error(409, str(exc), "agent")
+    except AriError as exc:
+        return _error(502, f"cannot call the agent's phone: {exc}", "endpoint")
     return web.json_response(
         {"agent": agent_id, "status": agent.status.value, "bridge": agent.bridge_id}
     )

@@ -344,6 +344,31 @@ def _add_bernoulli(pmf: list[float], share: float) -> list[float]:
     return out
 
 
+def _poisson(mean: float) -> list[float]:
+    """Poisson probabilities 0, 1, ... until the tail is negligible."""
+    if mean <= 0.0:
+        return [1.0]
+    term = math.exp(-mean)
+    out = [term]
+    total = term
+    k = 0
+    while total < 1.0 - 1e-9 and k < 200:
+        k += 1
+        term *= mean / k
+        out.append(term)
+        total += term
+    return out
+
+
+def _accumulate(pmf: list[float]) -> list[float]:
+    running = 0.0
+    out = []
+    for w in pmf:
+        running += w
+        out.append(running)
+    return out
+
+
 def _normal_upper(z: float) -> float:
     """P(N(0,1) > -z) = Phi(z)."""
     return 0.5 * math.erfc(-z / math.sqrt(2.0))
@@ -373,6 +398,7 @@ class PredictivePacer:
     MIN_TALK_SAMPLES = 8
     RATE_HALF_LIFE = 60.0
     EXACT_VARIANCE = 1.5
+    SMALL_TEAM = 12
     # Only half the chance that a talking agent frees in time is counted:
     # calls placed on that weak evidence keep few agents busier but abandon
     # as often as any (measured on the benchmark: better at every team size
@@ -624,8 +650,18 @@ class PredictivePacer:
         """Mean and variance of (customers answered - agents free) by each tau_j."""
         m = self.QUANTILES
         zeros = [0.0] * (2 * m)
-        # Rows are cached per (rounded) age; look the cache up inline, it is
-        # the hot path of the whole pacer.
+        # Rows are cached per (rounded) age and looked up inline in _rows:
+        # this is the hot path of the whole pacer.
+        free_rows, dial_rows = self._rows(snapshot)
+        free = list(map(sum, zip(*free_rows, strict=True))) if free_rows else zeros
+        dial = list(map(sum, zip(*dial_rows, strict=True))) if dial_rows else zeros
+        waiting = float(snapshot.customers_waiting - snapshot.agents_ready)
+        future = self._dial_rate * self._p_answer
+        mean = [waiting + future * self._future_share[j] + dial[j] - free[j] for j in range(m)]
+        var = [future * self._future_share[j] + dial[m + j] + free[m + j] for j in range(m)]
+        return mean, var
+
+    def _rows(self, snapshot: PacingSnapshot) -> tuple[list[list[float]], list[list[float]]]:
         talk_rows, talk_key = self._talk_rows, self._talk_key
         free_rows = [
             talk_rows.get(talk_key(e)) or self._talk_row(e) for e in snapshot.agents_talking
@@ -637,16 +673,55 @@ class PredictivePacer:
             dial_rows_cache.get(int(e * scale)) or self._dial_row(e)
             for e in snapshot.dials_in_flight
         ]
-        free = list(map(sum, zip(*free_rows, strict=True))) if free_rows else zeros
-        dial = list(map(sum, zip(*dial_rows, strict=True))) if dial_rows else zeros
-        waiting = float(snapshot.customers_waiting - snapshot.agents_ready)
-        future = self._dial_rate * self._p_answer
-        mean = [waiting + future * self._future_share[j] + dial[j] - free[j] for j in range(m)]
-        var = [future * self._future_share[j] + dial[m + j] + free[m + j] for j in range(m)]
-        return mean, var
+        return free_rows, dial_rows
+
+    def _small_team_calls(self, snapshot: PacingSnapshot, threshold: float) -> int:
+        """Exact counts for a small team, where the normal approximation is too rough.
+
+        For each answer-time point tau_j the number of customers answered by
+        then (dials in flight, calls placed meanwhile, the candidate's fellow
+        new calls) and of agents free within the connect limit are
+        Poisson-binomial; the candidate abandons when the answers reach the
+        free agents.
+        """
+        free_rows, dial_rows = self._rows(snapshot)
+        m = self.QUANTILES
+        p = self._p_answer
+        future = self._dial_rate * p
+        base = snapshot.customers_waiting - snapshot.agents_ready
+        answers: list[list[float]] = []
+        free_cdf: list[list[float]] = []
+        for j in range(m):
+            pmf = _poisson(future * self._future_share[j])
+            for row in dial_rows:
+                pmf = _add_bernoulli(pmf, row[j])
+            answers.append(pmf)
+            frees = [1.0]
+            for row in free_rows:
+                frees = _add_bernoulli(frees, row[j])
+            free_cdf.append(list(_accumulate(frees)))
+        limit = 4 * snapshot.agents_logged_in + 20
+        placed = 0
+        while placed < limit:
+            q = 0.0
+            for j in range(m):
+                cdf, last = free_cdf[j], len(free_cdf[j]) - 1
+                for a, w in enumerate(answers[j]):
+                    t = base + a
+                    if t >= 0 and w > 1e-12:
+                        q += w * cdf[min(t, last)]
+            if q / m > threshold:
+                break
+            placed += 1
+            for j in range(m):
+                answers[j] = _add_bernoulli(answers[j], p * (j + 0.5) / m)
+        return placed
 
     def _predictive_calls(self, snapshot: PacingSnapshot, threshold: float) -> int:
         """Add calls while the next one's predicted abandon probability is under threshold."""
+        small = snapshot.agents_logged_in <= self.SMALL_TEAM
+        if small and len(snapshot.dials_in_flight) <= 5 * self.SMALL_TEAM:
+            return self._small_team_calls(snapshot, threshold)
         mean, var = self._supply_demand(snapshot)
         m = self.QUANTILES
         p = self._p_answer

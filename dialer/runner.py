@@ -505,7 +505,13 @@ class Runner:
                         now=self.clock.wall(),
                     )
                     return
-                await self._place(run, lead)
+                try:
+                    await self._place(run, lead)
+                except Exception as exc:
+                    # A store failed outside the gate (database gone): stop dialling rather
+                    # than crash; the claimed lead is given back by the next start-up.
+                    logger.exception("placing a call failed")
+                    self._halt(f"dialling stopped: {type(exc).__name__}: {exc}")
 
         async with asyncio.TaskGroup() as tg:
             for lead in leads:
@@ -1053,17 +1059,25 @@ class Runner:
         ep = endpoint or self.config.agent_endpoint.format(agent=agent_id)
         agent = run.pool.login(agent_id, ep, self.clock.now())
         if agent.status is AgentStatus.CONNECTING:
-            await self.control.ensure_bridge(agent.bridge_id)
-            await self.control.originate(
-                channel_id=agent.channel_id,
-                endpoint=agent.endpoint,
-                caller_id=run.plan.caller_id,
-                ring_timeout=30,
-                app_args=("agent", agent_id),
-                variables={"DIALER_AGENT": agent_id},
-                amd=False,
-            )
+            try:
+                await self._call_softphone(agent, run)
+            except AriError:
+                run.pool.logout(agent_id, self.clock.now())  # nothing half-done stays
+                raise
         return agent
+
+    async def _call_softphone(self, agent: Agent, run: CampaignRun) -> None:
+        """Create the agent's bridge and call the softphone once (it stays up: nailed up)."""
+        await self.control.ensure_bridge(agent.bridge_id)
+        await self.control.originate(
+            channel_id=agent.channel_id,
+            endpoint=agent.endpoint,
+            caller_id=run.plan.caller_id,
+            ring_timeout=30,
+            app_args=("agent", agent.agent_id),
+            variables={"DIALER_AGENT": agent.agent_id},
+            amd=False,
+        )
 
     async def agent_ready(self, agent_id: str) -> AgentRefusal | None:
         async def go() -> AgentRefusal | None:

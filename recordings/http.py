@@ -7,6 +7,20 @@ search, view, play and export needs a ``reason`` and is written to the audit
 log; every refusal (400/401/403/404/409/413/416) is written there too, as a denial.
 Phone numbers in responses are always masked; only the compliance role's evidence
 export carries them in full.
+
+Routes (relative to the mount point; permission in brackets, see ``recordings.policy``):
+  GET  /search?number&from&to&agent&campaign&complaint&limit&cursor&reason   [search]
+  GET  /files/{name}?reason            metadata              [play, or own recording]
+  GET  /files/{name}/audio?reason      audio, Range -> 206/416 [play, or own recording]
+  POST /ingest?name&number&started_at&attempt&campaign&agent&duration&format&origin
+                                       body = audio (desk-phone hook)        [ingest]
+  POST /complaints  GET /complaints?status  GET /complaints/report?from&to
+  GET  /complaints/{id}  POST /complaints/{id}/judgement  POST /complaints/{id}/close
+                                       [complaint_write / complaint_read]
+  GET  /complaints/{id}/export?reason  evidence zip                           [export]
+  POST /users  POST /users/{name}/tokens  POST /tokens/{id}/revoke      [manage_users]
+  GET  /audit?limit  GET /audit/verify                                    [audit_read]
+  GET  /store/verify  POST /store/purge {"dry_run": bool}                   [maintain]
 """
 
 from __future__ import annotations

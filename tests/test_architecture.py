@@ -26,6 +26,7 @@ PURE_MODULES = (
     "dialer.outcomes",
     "dialer.agent_pool",
     "dialer.dispositions",
+    "dialer.retry",
     "agi_scripts.desk_rules",
     "recordings.naming",
 )

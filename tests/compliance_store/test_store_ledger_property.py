@@ -93,32 +93,35 @@ async def test_concurrent_reservations_never_exceed_caps(
     if tight:
         policy = TIGHT
     ledger = await make_ledger(policy)
-    run = next(_run)  # fresh customers for every example (the backend is shared)
-    numbers = [f"1390{run:03d}{c:04d}" for c in range(4)]
-    at = START
-    granted: set[str] = set()
-    n = 0
-    for gap, requests in waves:
-        at = at + timedelta(days=gap)
-        if at.weekday() == 6:  # Sunday is outside the default calling days
-            at += timedelta(days=1)
-        ids = [f"{run}-{n + i}" for i in range(len(requests))]
-        n += len(requests)
-        decisions = await asyncio.gather(
-            *(
-                ledger.check_and_reserve(
-                    CallRequest(numbers[c], "c1", product, at, CALLER_ID),
-                    attempt_id=attempt_id,
-                    lists=ListStatus(),
+    try:
+        run = next(_run)  # fresh customers for every example (the backend is shared)
+        numbers = [f"1390{run:03d}{c:04d}" for c in range(4)]
+        at = START
+        granted: set[str] = set()
+        n = 0
+        for gap, requests in waves:
+            at = at + timedelta(days=gap)
+            if at.weekday() == 6:  # Sunday is outside the default calling days
+                at += timedelta(days=1)
+            ids = [f"{run}-{n + i}" for i in range(len(requests))]
+            n += len(requests)
+            decisions = await asyncio.gather(
+                *(
+                    ledger.check_and_reserve(
+                        CallRequest(numbers[c], "c1", product, at, CALLER_ID),
+                        attempt_id=attempt_id,
+                        lists=ListStatus(),
+                    )
+                    for (c, product), attempt_id in zip(requests, ids, strict=True)
                 )
-                for (c, product), attempt_id in zip(requests, ids, strict=True)
             )
-        )
-        granted |= {a for a, d in zip(ids, decisions, strict=True) if d.allowed}
-    assert granted, "no reservation was granted at all: the test would prove nothing"
-    stored: set[str] = set()
-    for number in numbers:
-        history = await ledger.history(number)
-        assert cap_violations(number, history, policy) == []
-        stored |= {e.attempt_id for e in history}
-    assert stored == granted
+            granted |= {a for a, d in zip(ids, decisions, strict=True) if d.allowed}
+        assert granted, "no reservation was granted at all: the test would prove nothing"
+        stored: set[str] = set()
+        for number in numbers:
+            history = await ledger.history(number)
+            assert cap_violations(number, history, policy) == []
+            stored |= {e.attempt_id for e in history}
+        assert stored == granted
+    finally:
+        await ledger.close()  # one example, one set of connections

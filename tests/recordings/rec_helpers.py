@@ -101,10 +101,11 @@ async def drop_audit_guards(env: Env) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def db_target(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str | None]:
-    """(url, schema): a temp SQLite file, or a fresh schema on the real PostgreSQL."""
+def db_target(request: pytest.FixtureRequest) -> tuple[str, str | None]:
+    """(url, schema): the `sqlite_url` file, or a fresh `pg_target` schema on PostgreSQL."""
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path}/rec.sqlite3", None
+        url: str = request.getfixturevalue("sqlite_url")
+        return url, None
     target = request.getfixturevalue("pg_target")
     return target.url, target.schema
 

@@ -161,6 +161,7 @@ async def open_scenario(
     redis_prefix: str = "dialer-demo:",
     clock: ShiftedClock | None = None,
     sim: SimPbx | None = None,
+    with_recordings: bool = False,
     seed: bool = True,
 ) -> AsyncIterator[Scenario]:
     policy = parse_policy(DEMO_POLICY, "demo policy")
@@ -181,6 +182,7 @@ async def open_scenario(
                 db_schema=db_schema,
                 redis_url=redis_url,
                 redis_prefix=redis_prefix,
+                with_recordings=with_recordings,
             )
         )
         if seed:

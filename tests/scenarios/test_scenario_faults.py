@@ -229,3 +229,17 @@ async def test_dialer_killed_mid_campaign_and_restarted(
                 a for a in await second.stack.attempts.all() if "recovered" in (a.reasons or "")
             ]
             assert recovered
+
+
+async def test_events_that_beat_the_http_reply_still_route(scenario_factory: Any) -> None:
+    """Race mode: simpbx sends a request's events before its HTTP reply."""
+    numbers = sample_numbers(30, seed=13, mix=MIX)
+    async with scenario_factory(numbers) as scn:
+        scn.sim.race_mode = True
+        await scn.burst(agents=8, max_talk=0.6)
+        await assert_clean_end(scn)
+        attempts = await scn.stack.attempts.all()
+        done = [a for a in attempts if a.stage == Stage.DONE]
+        assert len(done) == len(scn.accepted_originates())
+        assert {a.number[-1] for a in done if a.outcome == "busy"} <= {"3"}
+        assert all(a.recording for a in done if a.connected)
