@@ -7,11 +7,13 @@ Two levels, each on SQLite, PostgreSQL and Redis:
 
 * ``ledger``: ``ContactLedger.check_and_reserve`` alone (history read, pure
   engine, conditional append, decisions log), lists given as "not listed".
-* ``gate``: ``ComplianceGate.check_and_reserve`` as the dialer and the FastAGI
-  ``dialer_check`` call it, from ``open_compliance``: campaign lookup, lead
-  lookup (half the numbers have a lead), do-not-call / special lists, then the
-  ledger. With Redis the ledger and the list mirror are on Redis, campaigns and
-  leads on SQLite.
+* ``gate``: ``ComplianceGate.check_and_reserve`` as the FastAGI ``dialer_check``
+  calls it, from ``open_compliance``: campaign lookup, lead lookup (half the
+  numbers have a lead), do-not-call / special lists, then the ledger. With
+  Redis the ledger and the list mirror are on Redis, campaigns and leads on
+  SQLite.
+* ``gate-lead``: the same, the dialer's way: the caller holds the lead and
+  passes ``segment`` and ``assigned_at``, so the gate skips the lead lookup.
 
 For each: N calls from one process, first one at a time, then with C
 concurrent tasks for each C of ``--concurrency``; prints decisions per second,
@@ -43,7 +45,7 @@ from compliance.campaigns import parse_campaign_spec
 from compliance.gate import open_compliance
 from compliance.ledger import ContactLedger
 from compliance.model import CallRequest, Decision, ListStatus
-from compliance.policy import Policy, parse_policy
+from compliance.policy import parse_policy
 from compliance.redis_ledger import RedisLedger
 from compliance.sql_ledger import SqlLedger
 
@@ -53,8 +55,13 @@ POLICY = parse_policy('version = "bench"\n[caller_id]\npool = ["010-58001234"]\n
 AT = datetime(2026, 11, 3, 10, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
 PRODUCTS = ("loan", "card", "fund")
 CUSTOMERS = 20_000
-CAMPAIGN = {"name": "bench", "script": "Hello", "products": list(PRODUCTS),
-            "caller_id": "010-58001234"}
+ASSIGNED = datetime(2026, 10, 20, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+CAMPAIGN = {
+    "name": "bench",
+    "script": "Hello",
+    "products": list(PRODUCTS),
+    "caller_id": "010-58001234",
+}
 
 Call = Callable[[CallRequest, str], Awaitable[Decision]]
 
@@ -129,7 +136,12 @@ def ledger_call(ledger: ContactLedger) -> Call:
 
 @asynccontextmanager
 async def gate_call(
-    db_url: str, *, schema: str | None = None, redis_url: str | None = None, prefix: str = ""
+    db_url: str,
+    *,
+    schema: str | None = None,
+    redis_url: str | None = None,
+    prefix: str = "",
+    lead_given: bool = False,
 ) -> AsyncIterator[Call]:
     stores = await open_compliance(
         db_url, POLICY, schema=schema, redis_url=redis_url, redis_prefix=prefix or "dialer:"
@@ -140,8 +152,21 @@ async def gate_call(
         gate = stores.gate
 
         async def call(request: CallRequest, attempt_id: str) -> Decision:
+            if lead_given:  # the dialer's way: it holds the lead, the gate skips the lookup
+                return await gate.check_and_reserve(
+                    request.number,
+                    request.campaign,
+                    request.product,
+                    request.at,
+                    attempt_id=attempt_id,
+                    segment="default",
+                    assigned_at=ASSIGNED,
+                )
             return await gate.check_and_reserve(
-                request.number, request.campaign, request.product, request.at,
+                request.number,
+                request.campaign,
+                request.product,
+                request.at,
                 attempt_id=attempt_id,
             )
 
@@ -160,8 +185,8 @@ async def run_sqlite(level: str, n: int, conc: list[int]) -> None:
             finally:
                 await ledger.close()
         else:
-            async with gate_call(url) as call:
-                await bench("sqlite gate", call, n, conc)
+            async with gate_call(url, lead_given=level == "gate-lead") as call:
+                await bench(f"sqlite {level}", call, n, conc)
 
 
 async def run_postgres(level: str, n: int, conc: list[int]) -> None:
@@ -182,8 +207,8 @@ async def run_postgres(level: str, n: int, conc: list[int]) -> None:
             finally:
                 await ledger.close()
         else:
-            async with gate_call(PG_URL, schema=schema) as call:
-                await bench("postgres gate", call, n, conc)
+            async with gate_call(PG_URL, schema=schema, lead_given=level == "gate-lead") as call:
+                await bench(f"postgres {level}", call, n, conc)
     finally:
         await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
         await admin.close()
@@ -205,8 +230,10 @@ async def run_redis(level: str, n: int, conc: list[int]) -> None:
         else:
             with tempfile.TemporaryDirectory() as tmp:
                 url = f"sqlite+aiosqlite:///{tmp}/bench.sqlite3"
-                async with gate_call(url, redis_url=REDIS_URL, prefix=prefix) as call:
-                    await bench("redis gate", call, n, conc)
+                async with gate_call(
+                    url, redis_url=REDIS_URL, prefix=prefix, lead_given=level == "gate-lead"
+                ) as call:
+                    await bench(f"redis {level}", call, n, conc)
     finally:
         client: Any = aioredis.Redis.from_url(REDIS_URL)
         keys = [k async for k in client.scan_iter(match=prefix + "*", count=1000)]
@@ -222,11 +249,11 @@ async def main() -> None:
         "--concurrency", default="8,32", help="comma-separated numbers of concurrent tasks"
     )
     parser.add_argument("--only", choices=["sqlite", "postgres", "redis"], action="append")
-    parser.add_argument("--level", choices=["ledger", "gate"], action="append")
+    parser.add_argument("--level", choices=["ledger", "gate", "gate-lead"], action="append")
     args = parser.parse_args()
     conc = [int(c) for c in args.concurrency.split(",") if c.strip()]
     only = args.only or ["sqlite", "postgres", "redis"]
-    levels = args.level or ["ledger", "gate"]
+    levels = args.level or ["ledger", "gate", "gate-lead"]
     print(f"check-and-reserve, {args.n} calls per run, one process (cpu count {os.cpu_count()})")
     print("cpu ms: CPU time of this process per decision; cpu-bound/s: 1000 / cpu ms, the rate")
     print("one free core would sustain (the machine is shared; wall-clock rates vary with load)")

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, time
 from enum import StrEnum
 from pathlib import Path
+from time import monotonic
 from typing import Any
 
 from sqlalchemy import select
@@ -30,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from compliance.ledger import utcnow
 from compliance.numbers import InvalidNumber, parse
 from compliance.tables import campaigns as campaigns_table
+from compliance.tables import reader
 
 MIN_RING_TIMEOUT_S = 15
 PACING_METHODS = ("predictive", "progressive", "ratio", "preview")
@@ -329,10 +331,39 @@ def spec_to_dict(spec: CampaignSpec) -> dict[str, Any]:
 
 
 class CampaignStore:
-    """Campaigns in SQL (table ``campaigns``)."""
+    """Campaigns in SQL (table ``campaigns``).
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    ``find_cached`` serves the gate's per-call lookups from memory: an entry is
+    trusted for ``cache_ttl`` seconds (default 1 s). Changes made through this
+    store (``create``, ``set_state``) drop the entry at once, so this process sees
+    them on its next call; a change made by another process (the CLI, another
+    dialer host) is seen within ``cache_ttl``.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, cache_ttl: float = 1.0) -> None:
         self._engine = engine
+        self._reader = reader(engine)
+        self._cache_ttl = cache_ttl
+        self._cache: dict[str, tuple[float, Campaign | None]] = {}
+
+    async def find_cached(self, name: str) -> Campaign | None:
+        """``find``, answered from memory when looked up less than ``cache_ttl`` s ago."""
+        hit = self._cache.get(name)
+        now = monotonic()
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        found = await self.find(name)
+        if len(self._cache) >= 10_000:  # names come from callers (AGI arguments): bound it
+            self._cache.clear()
+        self._cache[name] = (now + self._cache_ttl, found)
+        return found
+
+    def invalidate(self, name: str | None = None) -> None:
+        """Forget the cached campaign ``name`` (every campaign when None)."""
+        if name is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(name, None)
 
     async def create(self, spec: CampaignSpec) -> Campaign:
         now = utcnow()
@@ -357,10 +388,12 @@ class CampaignStore:
                 )
         except IntegrityError as exc:
             raise CampaignError(f"campaign {spec.name!r} already exists", "name") from exc
+        finally:
+            self.invalidate(spec.name)
         return Campaign(spec, CampaignState.CREATED, now, now)
 
     async def find(self, name: str) -> Campaign | None:
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             row = (
                 await conn.execute(select(campaigns_table).where(campaigns_table.c.name == name))
             ).first()
@@ -381,6 +414,12 @@ class CampaignStore:
 
     async def set_state(self, name: str, state: CampaignState) -> Campaign:
         """Change the state; starting a campaign without a script is refused (A.7)."""
+        try:
+            return await self._set_state(name, state)
+        finally:
+            self.invalidate(name)
+
+    async def _set_state(self, name: str, state: CampaignState) -> Campaign:
         async with self._engine.begin() as conn:
             row = (
                 await conn.execute(select(campaigns_table).where(campaigns_table.c.name == name))

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import redis.asyncio as aioredis
+from sqlalchemy import bindparam, literal_column, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from compliance.campaigns import Campaign, CampaignStore
-from compliance.leads import Lead, LeadStore
+from compliance.campaigns import CampaignStore
+from compliance.leads import LeadStore
 from compliance.ledger import ContactLedger, utcnow
-from compliance.lists import ListStore, RedisListMirror
+from compliance.lists import ListKind, ListStore, RedisListMirror
 from compliance.model import (
     AttemptOutcome,
     CallRequest,
@@ -37,11 +38,54 @@ from compliance.numbers import InvalidNumber
 from compliance.policy import Policy
 from compliance.redis_ledger import RedisLedger
 from compliance.sql_ledger import SqlLedger
-from compliance.tables import open_engine
+from compliance.tables import leads as leads_table
+from compliance.tables import list_entries, open_engine, reader
+
+# The gate's one SQL read when the lists are not mirrored: the campaign's lead for the
+# number (tagged "lead") and the number's list entries (tagged with their list kind).
+_LEAD_FIELDS = (
+    leads_table.c.segment,
+    leads_table.c.product,
+    leads_table.c.assigned_at,
+    leads_table.c.dialled_number,
+)
+_LEAD_WHERE = (leads_table.c.campaign == bindparam("campaign")) & (
+    leads_table.c.number_key == bindparam("key")
+)
+_FIND_LEAD = select(*_LEAD_FIELDS).where(_LEAD_WHERE)
+_LEAD_AND_LISTS = union_all(
+    select(literal_column("'lead'").label("tag"), *_LEAD_FIELDS).where(_LEAD_WHERE),
+    select(
+        list_entries.c.list_kind.label("tag"),
+        list_entries.c.reason,
+        null(),
+        null(),
+        null(),
+    ).where(list_entries.c.number_key == bindparam("key")),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _LeadInfo:
+    """What the gate takes from a lead (a ``Lead`` has more)."""
+
+    segment: str
+    product: str
+    assigned_at: datetime | None
+    dialled_number: str | None
 
 
 class ComplianceGate:
-    """Pre-dial gate over a ledger, the lists, the campaign registry and the lead lists."""
+    """Pre-dial gate over a ledger, the lists, the campaign registry and the lead lists.
+
+    Per call: the campaign comes from ``CampaignStore.find_cached`` (memory, 1 s
+    TTL, dropped at once by changes made through the same store); the lead and
+    the list status come from one SQL query (lists not mirrored) or the lead from
+    SQL and the list status inside the Redis ledger's snapshot script (lists
+    mirrored on the ledger's Redis); then the ledger decides and reserves. A
+    caller that already holds the lead (the dialer) can pass ``segment`` and
+    ``assigned_at`` and spare the lead lookup.
+    """
 
     def __init__(
         self,
@@ -55,11 +99,32 @@ class ComplianceGate:
             raise ValueError(
                 f"ledger evaluates policy {ledger.policy.version}, gate was given {policy.version}"
             )
+        # Every store must key numbers like the ledger does (policy.numbers): a list
+        # entry or lead keyed with another plan would silently never match.
+        for name, plan in (("lists", lists.plan), ("leads", leads.plan if leads else None)):
+            if plan is not None and plan != policy.numbers:
+                raise ValueError(
+                    f"the {name} store parses numbers with {plan!r}, the policy with "
+                    f"{policy.numbers!r}: give it plan=policy.numbers"
+                )
         self.policy = policy
         self.ledger = ledger
         self.lists = lists
         self.campaigns = campaigns
         self.leads = leads
+        self._plan = policy.numbers
+        self._version = str(policy.version)
+        mirror = lists.mirror
+        self._mirror_keys: tuple[str, str] | None = None
+        if (
+            isinstance(ledger, RedisLedger)
+            and mirror is not None
+            and mirror.client is ledger.client
+        ):
+            self._mirror_keys = mirror.reason_keys
+        # Lead and lists in one query only when both live in the same SQL database.
+        self._joint_read = mirror is None and leads is not None and leads.engine is lists.engine
+        self._reader = reader(lists.engine)
 
     async def request_for(
         self,
@@ -71,30 +136,29 @@ class ComplianceGate:
         caller_id: str | None = None,
         is_callback: bool = False,
         dialled_number: str | None = None,
+        segment: str | None = None,
+        assigned_at: datetime | None = None,
     ) -> CallRequest | Decision:
-        """The ``CallRequest`` the ledger gets, or a refusal when the campaign is unknown."""
-        when = at or utcnow()
-        found = await self.campaigns.find(campaign)
-        if found is None:
-            return self._unknown_campaign(campaign)
-        lead = await self._lead(found, number)
-        chosen_product = product or (lead.product if lead and lead.product else found.products[0])
-        dialled = dialled_number or (lead.dialled_number if lead else None)
-        if caller_id is None:
-            # A callback presents the number the customer dialled (A.5); the engine checks it.
-            caller_id = dialled if is_callback and dialled else found.caller_id
-        return CallRequest(
-            number=number,
-            campaign=campaign,
-            product=chosen_product,
-            at=when,
-            caller_id=caller_id,
-            segment=lead.segment if lead and lead.segment else "default",
-            is_callback=is_callback,
-            dialled_number=dialled,
-            assigned_at=lead.assigned_at if lead else None,
-            campaign_has_script=found.has_script,
+        """The ``CallRequest`` the ledger gets, or a refusal when the campaign is unknown.
+
+        ``assigned_at`` (with ``segment``, ``product``, ``dialled_number``) given:
+        the caller holds the lead, the gate does not look it up.
+        """
+        prepared = await self._prepare(
+            number,
+            campaign,
+            product,
+            at,
+            caller_id,
+            is_callback,
+            dialled_number,
+            segment,
+            assigned_at,
+            with_lists=False,
+            attempt_id="",
+            log_unknown=False,
         )
+        return prepared if isinstance(prepared, Decision) else prepared[0]
 
     async def check(
         self,
@@ -106,20 +170,31 @@ class ComplianceGate:
         caller_id: str | None = None,
         is_callback: bool = False,
         dialled_number: str | None = None,
+        segment: str | None = None,
+        assigned_at: datetime | None = None,
     ) -> Decision:
         """Would this call be allowed now? Nothing is reserved (the decision is logged)."""
-        request = await self.request_for(
+        prepared = await self._prepare(
             number,
             campaign,
             product,
             at,
-            caller_id=caller_id,
-            is_callback=is_callback,
-            dialled_number=dialled_number,
+            caller_id,
+            is_callback,
+            dialled_number,
+            segment,
+            assigned_at,
+            with_lists=self._mirror_keys is None,
+            attempt_id="",
+            log_unknown=True,
         )
-        if isinstance(request, Decision):
-            return request
-        return await self.ledger.check(request, await self._lists(number))
+        if isinstance(prepared, Decision):
+            return prepared
+        request, lists = prepared
+        if lists is None:
+            assert isinstance(self.ledger, RedisLedger) and self._mirror_keys is not None
+            return await self.ledger.check_listed(request, self._mirror_keys)
+        return await self.ledger.check(request, lists)
 
     async def check_and_reserve(
         self,
@@ -132,26 +207,38 @@ class ComplianceGate:
         dialled_number: str | None = None,
         *,
         attempt_id: str,
+        segment: str | None = None,
+        assigned_at: datetime | None = None,
     ) -> Decision:
         """Check and, if allowed, reserve attempt ``attempt_id`` in one atomic step.
 
         After the dial, report how it ended with ``resolve(attempt_id, outcome)``
-        (``AttemptOutcome.CANCELLED`` when it was never originated).
+        (``AttemptOutcome.CANCELLED`` when it was never originated). An unknown
+        campaign is refused (``UNKNOWN_CAMPAIGN``) and the refusal is logged.
         """
-        request = await self.request_for(
+        prepared = await self._prepare(
             number,
             campaign,
             product,
             at,
-            caller_id=caller_id,
-            is_callback=is_callback,
-            dialled_number=dialled_number,
+            caller_id,
+            is_callback,
+            dialled_number,
+            segment,
+            assigned_at,
+            with_lists=self._mirror_keys is None,
+            attempt_id=attempt_id,
+            log_unknown=True,
         )
-        if isinstance(request, Decision):
-            return request
-        return await self.ledger.check_and_reserve(
-            request, attempt_id=attempt_id, lists=await self._lists(number)
-        )
+        if isinstance(prepared, Decision):
+            return prepared
+        request, lists = prepared
+        if lists is None:
+            assert isinstance(self.ledger, RedisLedger) and self._mirror_keys is not None
+            return await self.ledger.check_and_reserve_listed(
+                request, attempt_id=attempt_id, mirror_keys=self._mirror_keys
+            )
+        return await self.ledger.check_and_reserve(request, attempt_id=attempt_id, lists=lists)
 
     async def resolve(self, attempt_id: str, outcome: AttemptOutcome) -> None:
         await self.ledger.resolve(attempt_id, outcome)
@@ -166,16 +253,107 @@ class ComplianceGate:
     ) -> None:
         await self.ledger.record_refusal(number, campaign, product, at or utcnow(), attempt_id)
 
-    async def _lists(self, number: str) -> ListStatus:
-        return await self.lists.status(number)
+    # --- internals ---------------------------------------------------------------------------
 
-    async def _lead(self, campaign: Campaign, number: str) -> Lead | None:
-        if self.leads is None:
-            return None
+    async def _prepare(
+        self,
+        number: str,
+        campaign: str,
+        product: str | None,
+        at: datetime | None,
+        caller_id: str | None,
+        is_callback: bool,
+        dialled_number: str | None,
+        segment: str | None,
+        assigned_at: datetime | None,
+        *,
+        with_lists: bool,
+        attempt_id: str,
+        log_unknown: bool,
+    ) -> tuple[CallRequest, ListStatus | None] | Decision:
+        """(request, list status) or the unknown-campaign refusal.
+
+        The list status is None when it is not wanted (``with_lists`` False: the
+        Redis ledger reads it from the mirror itself).
+        """
+        when = at or utcnow()
+        found = await self.campaigns.find_cached(campaign)
+        if found is None:
+            decision = self._unknown_campaign(campaign)
+            if log_unknown:
+                request = CallRequest(
+                    number, campaign, product or "", when, caller_id or "", segment or "default"
+                )
+                await self.ledger.record_decision(request, decision, attempt_id)
+            return decision
+        lead: _LeadInfo | None
+        lists: ListStatus | None = None
+        if assigned_at is not None:
+            lead = _LeadInfo(segment or "default", product or "", assigned_at, dialled_number)
+            if with_lists:
+                lists = await self.lists.status(number)
+        else:
+            key = self._key(number)
+            if key is None:
+                lead, lists = None, (_NOT_LISTED if with_lists else None)
+            elif with_lists and self._joint_read:
+                lead, lists = await self._lead_and_lists(found.name, key)
+            else:
+                lead = await self._lead(found.name, key)
+                if with_lists:
+                    lists = await self.lists.status(number)
+        chosen_product = product or (lead.product if lead and lead.product else found.products[0])
+        dialled = dialled_number or (lead.dialled_number if lead else None)
+        if caller_id is None:
+            # A callback presents the number the customer dialled (A.5); the engine checks it.
+            caller_id = dialled if is_callback and dialled else found.caller_id
+        request = CallRequest(
+            number=number,
+            campaign=campaign,
+            product=chosen_product,
+            at=when,
+            caller_id=caller_id,
+            segment=(segment or lead.segment or "default") if lead else (segment or "default"),
+            is_callback=is_callback,
+            dialled_number=dialled,
+            assigned_at=lead.assigned_at if lead else None,
+            campaign_has_script=found.has_script,
+        )
+        return request, lists
+
+    def _key(self, number: str) -> str | None:
         try:
-            return await self.leads.find(campaign.name, number)
+            return self._plan.parse(number).key
         except InvalidNumber:
             return None  # the engine refuses it with INVALID_NUMBER
+
+    async def _lead(self, campaign: str, key: str) -> _LeadInfo | None:
+        if self.leads is None:
+            return None
+        async with self._reader.connect() as conn:
+            row = (await conn.execute(_FIND_LEAD, {"campaign": campaign, "key": key})).first()
+        return None if row is None else _LeadInfo(row[0], row[1], row[2], row[3])
+
+    async def _lead_and_lists(self, campaign: str, key: str) -> tuple[_LeadInfo | None, ListStatus]:
+        async with self._reader.connect() as conn:
+            rows = (await conn.execute(_LEAD_AND_LISTS, {"campaign": campaign, "key": key})).all()
+        lead: _LeadInfo | None = None
+        dnc = special = None
+        for tag, a, b, c, d in rows:
+            if tag == "lead":
+                lead = _LeadInfo(a, b, c, d)
+            elif tag == ListKind.DNC.value:
+                dnc = a
+            elif tag == ListKind.SPECIAL.value:
+                special = a
+        if dnc is None and special is None:
+            return lead, _NOT_LISTED
+        return lead, ListStatus(
+            blacklisted=dnc is not None,
+            blacklist_reason=dnc or "",
+            special=special is not None,
+            special_reason=special or "",
+        )
 
     def _unknown_campaign(self, campaign: str) -> Decision:
         return Decision(
@@ -187,8 +365,11 @@ class ComplianceGate:
                     message=f"campaign {campaign!r} is not registered",
                 ),
             ),
-            policy_version=str(self.policy.version),
+            policy_version=self._version,
         )
+
+
+_NOT_LISTED = ListStatus()
 
 
 @dataclass

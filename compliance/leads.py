@@ -38,6 +38,7 @@ from compliance.lists import ImportFailed, ImportProblem, csv_rows, read_csv_tex
 from compliance.numbers import InvalidNumber, NumberKind, NumberPlan, mask
 from compliance.tables import campaigns as campaigns_table
 from compliance.tables import leads as leads_table
+from compliance.tables import reader
 
 LEAD_COLUMNS = ("number", "name", "segment", "product", "assigned_at", "dialled_number")
 
@@ -240,6 +241,16 @@ class LeadStore:
         self._plan = plan or NumberPlan()
         self._kinds = customer_kinds
         self._postgres = engine.dialect.name == "postgresql"
+        self._reader = reader(engine)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    @property
+    def plan(self) -> NumberPlan:
+        """The number plan the lead keys come from (must be the policy's, ``policy.numbers``)."""
+        return self._plan
 
     async def import_csv(
         self, path: str | Path, campaign: str, *, tz: tzinfo, now: datetime | None = None
@@ -321,7 +332,7 @@ class LeadStore:
     async def find(self, campaign: str, number: str) -> Lead | None:
         """The campaign's lead for ``number`` (raises ``InvalidNumber``), or None."""
         key = self._plan.parse(number).key
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             row = (
                 await conn.execute(
                     select(leads_table).where(

@@ -103,6 +103,11 @@ class ContactLedger(Protocol):
     ) -> None:
         """The customer refused ``product`` (disposition "refused"): counts toward A.3."""
 
+    async def record_decision(
+        self, request: CallRequest, decision: Decision, attempt_id: str = ""
+    ) -> None:
+        """Log a decision taken before the ledger was asked (the gate's unknown campaign)."""
+
     async def history(self, number: str) -> list[ContactEvent]:
         """The customer's contact history, oldest first."""
 

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from compliance.ledger import utcnow
 from compliance.model import ListStatus
 from compliance.numbers import InvalidNumber, NumberPlan, mask
-from compliance.tables import list_audit, list_entries
+from compliance.tables import list_audit, list_entries, reader
 
 
 class ListReason(StrEnum):
@@ -183,6 +183,16 @@ class RedisListMirror:
         self._r = client
         self._prefix = prefix
 
+    @property
+    def client(self) -> aioredis.Redis:
+        return self._r
+
+    @property
+    def reason_keys(self) -> tuple[str, str]:
+        """The do-not-call and special reason hashes (number key -> reason): what
+        ``status`` reads, and what the Redis ledger reads in its snapshot script."""
+        return self._reasons(ListKind.DNC), self._reasons(ListKind.SPECIAL)
+
     def _set(self, kind: ListKind) -> str:
         return f"{self._prefix}{kind.value}"
 
@@ -239,6 +249,20 @@ class ListStore:
         self._engine = engine
         self._plan = plan or NumberPlan()
         self._mirror = mirror
+        self._reader = reader(engine)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    @property
+    def plan(self) -> NumberPlan:
+        """The number plan the list keys come from (must be the policy's, ``policy.numbers``)."""
+        return self._plan
+
+    @property
+    def mirror(self) -> RedisListMirror | None:
+        return self._mirror
 
     async def status(self, number: str) -> ListStatus:
         """What the lists say about ``number``; an unparseable number is on no list."""
@@ -248,7 +272,7 @@ class ListStore:
             return ListStatus()
         if self._mirror is not None:
             return await self._mirror.status(key)
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             rows = (
                 await conn.execute(
                     select(list_entries.c.list_kind, list_entries.c.reason).where(

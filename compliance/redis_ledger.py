@@ -51,6 +51,7 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+from compliance.engine import history_horizon
 from compliance.ledger import (
     DecisionRecord,
     DuplicateAttempt,
@@ -83,9 +84,18 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "dialer:ledger:"
 
+# KEYS: h, v, o [, do-not-call reasons hash, special reasons hash of the list mirror]
+# ARGV: [number key, when the mirror's hashes are given]
+# The mirror lookups ride along so that one round trip gives the whole snapshot
+# the engine needs (a missing entry comes back as nil).
 _READ = """
 local v = redis.call('GET', KEYS[2]) or '0'
-return {v, redis.call('LRANGE', KEYS[1], 0, -1), redis.call('HGETALL', KEYS[3])}
+local r = {v, redis.call('LRANGE', KEYS[1], 0, -1), redis.call('HGETALL', KEYS[3])}
+if #KEYS > 3 then
+  r[4] = redis.call('HGET', KEYS[4], ARGV[1])
+  r[5] = redis.call('HGET', KEYS[5], ARGV[1])
+end
+return r
 """
 
 # KEYS: h, o, v, d, attempt, journal
@@ -201,6 +211,22 @@ def encode_event(event: ContactEvent) -> str:
     )
 
 
+def _encode_attempt(request: CallRequest, attempt_id: str) -> str:
+    """``encode_event`` of the RESERVED attempt of ``request``, without the event object."""
+    return json.dumps(
+        [
+            "a",
+            int(request.at.timestamp() * 1000),
+            request.campaign,
+            request.product,
+            "reserved",
+            attempt_id,
+        ],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
 def decode_event(raw: Any, overrides: dict[str, str]) -> ContactEvent:
     kind, at_ms, campaign, product, outcome, attempt_id = json.loads(raw)
     if kind == "a" and attempt_id in overrides:
@@ -215,11 +241,56 @@ def decode_event(raw: Any, overrides: dict[str, str]) -> ContactEvent:
     )
 
 
-def _decode_snapshot(events: Sequence[Any], flat_hash: Sequence[Any]) -> list[ContactEvent]:
-    overrides = {_b2s(flat_hash[i]): _b2s(flat_hash[i + 1]) for i in range(0, len(flat_hash), 2)}
-    history = [decode_event(e, overrides) for e in events]
-    history.sort(key=lambda e: e.at)
-    return history
+def _decode_snapshot(
+    events: Sequence[Any], flat_hash: Sequence[Any], horizon_ms: int | None = None
+) -> list[ContactEvent]:
+    """The history of a snapshot, in stored order (the engine accepts any order).
+
+    With ``horizon_ms``, attempts before it are left out (they cannot matter to the
+    engine, see ``compliance.engine.history_horizon``); refusals are always kept.
+    """
+    overrides = (
+        {_b2s(flat_hash[i]): _b2s(flat_hash[i + 1]) for i in range(0, len(flat_hash), 2)}
+        if flat_hash
+        else {}
+    )
+    out: list[ContactEvent] = []
+    loads = json.loads
+    for raw in events:
+        kind, at_ms, campaign, product, outcome, attempt_id = loads(raw)
+        if kind == "a":
+            if horizon_ms is not None and at_ms < horizon_ms:
+                continue
+            if attempt_id in overrides:
+                outcome = overrides[attempt_id]
+        out.append(
+            ContactEvent(
+                at=datetime.fromtimestamp(at_ms / 1000, UTC),
+                kind=_CODE_KIND[kind],
+                campaign=campaign,
+                product=product,
+                outcome=AttemptOutcome(outcome),
+                attempt_id=attempt_id,
+            )
+        )
+    return out
+
+
+def _list_status(dnc: Any, special: Any) -> ListStatus:
+    """The mirror's answer (reasons or nil) as the engine's ``ListStatus``."""
+    if dnc is None and special is None:
+        return _NOT_LISTED
+    return ListStatus(
+        blacklisted=dnc is not None,
+        blacklist_reason=_b2s(dnc) if dnc is not None else "",
+        special=special is not None,
+        special_reason=_b2s(special) if special is not None else "",
+    )
+
+
+_NOT_LISTED = ListStatus()
+# Below this many events the horizon is not worth computing: decoding is cheaper.
+_HORIZON_FROM = 8
 
 
 def _encode_decision(
@@ -369,6 +440,10 @@ class RedisLedger:
         self._refusal = client.register_script(_REFUSAL)
         self._logscript = client.register_script(_LOG)
         self._batcher = _ScriptBatcher(client)
+        # Constant script arguments, encoded once (redis-py would encode them per call).
+        self._ttl_arg = str(attempt_ttl_s).encode()
+        self._maxlen_arg = str(journal_maxlen).encode()
+        self._kept_arg = str(decisions_kept).encode()
 
     @classmethod
     def from_url(
@@ -386,6 +461,10 @@ class RedisLedger:
     @property
     def policy(self) -> Policy:
         return self._policy
+
+    @property
+    def client(self) -> aioredis.Redis:
+        return self._r
 
     @property
     def prefix(self) -> str:
@@ -411,48 +490,104 @@ class RedisLedger:
 
     # --- decisions ---------------------------------------------------------------------------
 
-    async def _snapshot(self, key: str) -> tuple[str, list[ContactEvent]]:
+    async def _snapshot(
+        self,
+        key: str,
+        mirror_keys: tuple[str, str] | None = None,
+        at: datetime | None = None,
+    ) -> tuple[str, list[ContactEvent], ListStatus | None]:
+        """(version, history, list status when ``mirror_keys`` given) in one script call.
+
+        With ``at``, attempts too old to matter to a decision at ``at`` are left out.
+        """
         h, o, v, _ = self._ckeys(key)
-        raw = cast(list[Any], await self._batcher.call(self._read, [h, v, o], []))
-        return _b2s(raw[0]), _decode_snapshot(raw[1], raw[2])
+        if mirror_keys is None:
+            raw = cast(list[Any], await self._batcher.call(self._read, [h, v, o], []))
+            lists = None
+        else:
+            raw = cast(
+                list[Any],
+                await self._batcher.call(self._read, [h, v, o, *mirror_keys], [key]),
+            )
+            lists = _list_status(raw[3], raw[4])
+        return _b2s(raw[0]), self._history(raw[1], raw[2], at), lists
+
+    def _history(
+        self, events: Sequence[Any], flat_hash: Sequence[Any], at: datetime | None
+    ) -> list[ContactEvent]:
+        horizon_ms = None
+        if at is not None and len(events) >= _HORIZON_FROM:
+            horizon_ms = int(history_horizon(self._policy, at).timestamp() * 1000)
+        return _decode_snapshot(events, flat_hash, horizon_ms)
 
     async def check(self, request: CallRequest, lists: ListStatus) -> Decision:
+        return await self._check(request, lists, None)
+
+    async def check_listed(self, request: CallRequest, mirror_keys: tuple[str, str]) -> Decision:
+        """``check`` with the list status read from the Redis list mirror in the same call.
+
+        ``mirror_keys``: the mirror's do-not-call and special reason hashes
+        (``compliance.lists.RedisListMirror.reason_keys``), on this ledger's Redis.
+        """
+        return await self._check(request, None, mirror_keys)
+
+    async def _check(
+        self,
+        request: CallRequest,
+        lists: ListStatus | None,
+        mirror_keys: tuple[str, str] | None,
+    ) -> Decision:
         key = try_number_key(request.number, self._policy.numbers)
         history: list[ContactEvent] = []
         if key is not None:
-            _, history = await self._snapshot(key)
-        decision = decide(self._policy, request, history, lists)
+            _, history, read = await self._snapshot(key, mirror_keys, request.at)
+            lists = lists or read
+        decision = decide(self._policy, request, history, lists or _NOT_LISTED)
         await self._log(key or invalid_key(request.number), request, "", decision)
         return decision
 
     async def check_and_reserve(
         self, request: CallRequest, *, attempt_id: str, lists: ListStatus
     ) -> Decision:
+        return await self._check_and_reserve(request, attempt_id, lists, None)
+
+    async def check_and_reserve_listed(
+        self, request: CallRequest, *, attempt_id: str, mirror_keys: tuple[str, str]
+    ) -> Decision:
+        """``check_and_reserve`` with the list status read from the Redis list mirror.
+
+        One script call reads history, version and the number's list entries; a
+        second appends (compare-and-set on the version) when the call is allowed.
+        """
+        return await self._check_and_reserve(request, attempt_id, None, mirror_keys)
+
+    async def _check_and_reserve(
+        self,
+        request: CallRequest,
+        attempt_id: str,
+        lists: ListStatus | None,
+        mirror_keys: tuple[str, str] | None,
+    ) -> Decision:
         if not attempt_id:
             raise ValueError("check_and_reserve needs a non-empty attempt_id")
         key = try_number_key(request.number, self._policy.numbers)
         if key is None:
-            decision = decide(self._policy, request, [], lists)
+            decision = decide(self._policy, request, [], lists or _NOT_LISTED)
             if decision.allowed:
                 raise LedgerError("the engine allowed a call to an unparseable number")
             await self._log(invalid_key(request.number), request, attempt_id, decision)
             return decision
         h, o, v, d = self._ckeys(key)
-        version, history = await self._snapshot(key)
-        event = ContactEvent(
-            at=request.at,
-            kind=ContactKind.ATTEMPT,
-            campaign=request.campaign,
-            product=request.product,
-            outcome=AttemptOutcome.RESERVED,
-            attempt_id=attempt_id,
-        )
-        encoded_event = encode_event(event)
+        version, history, read = await self._snapshot(key, mirror_keys, request.at)
+        status = lists or read or _NOT_LISTED
+        encoded_event: str | None = None
         for _ in range(self._max_retries + 1):
-            decision = decide(self._policy, request, history, lists)
+            decision = decide(self._policy, request, history, status)
             if not decision.allowed:
                 await self._log(key, request, attempt_id, decision)
                 return decision
+            if encoded_event is None:
+                encoded_event = _encode_attempt(request, attempt_id)
             result = cast(
                 list[Any],
                 await self._batcher.call(
@@ -462,24 +597,31 @@ class RedisLedger:
                         version,
                         encoded_event,
                         _encode_decision(key, request, attempt_id, decision, True),
-                        self._attempt_ttl_s,
+                        self._ttl_arg,
                         key,
-                        self._journal_maxlen,
-                        self._decisions_kept,
+                        self._maxlen_arg,
+                        self._kept_arg,
                     ],
                 ),
             )
-            status = int(result[0])
-            if status == 1:
+            outcome = int(result[0])
+            if outcome == 1:
                 return decision
-            if status == -1:
+            if outcome == -1:
                 raise DuplicateAttempt(f"attempt id {attempt_id!r} was already reserved")
             # Lost the race: the script handed back the fresh snapshot; evaluate again.
             version = _b2s(result[1])
-            history = _decode_snapshot(result[2], result[3])
+            history = self._history(result[2], result[3], request.at)
         raise LedgerContention(
             f"gave up reserving attempt {attempt_id} after {self._max_retries} lost races"
         )
+
+    async def record_decision(
+        self, request: CallRequest, decision: Decision, attempt_id: str = ""
+    ) -> None:
+        """Log a decision taken before the ledger was asked (e.g. an unknown campaign)."""
+        key = try_number_key(request.number, self._policy.numbers) or invalid_key(request.number)
+        await self._log(key, request, attempt_id, decision)
 
     async def resolve(self, attempt_id: str, outcome: AttemptOutcome) -> None:
         raw_key = await self._r.get(self._attempt_key(attempt_id))
@@ -527,8 +669,8 @@ class RedisLedger:
             [d, self.journal_key],
             [
                 _encode_decision(key, request, attempt_id, decision, False),
-                self._decisions_kept,
-                self._journal_maxlen,
+                self._kept_arg,
+                self._maxlen_arg,
                 key,
             ],
         )
@@ -536,7 +678,8 @@ class RedisLedger:
     # --- reading -----------------------------------------------------------------------------
 
     async def history(self, number: str) -> list[ContactEvent]:
-        _, history = await self._snapshot(number_key(number, self._policy.numbers))
+        _, history, _ = await self._snapshot(number_key(number, self._policy.numbers))
+        history.sort(key=lambda e: e.at)
         return history
 
     async def decisions(self, number: str) -> list[DecisionRecord]:
@@ -565,8 +708,9 @@ async def replay_journal(
 
     Returns the last stream id copied (store it, pass it next time). Reservations
     become RESERVED attempts (skipped when the attempt id is already there),
-    resolutions and refusals are applied in order. Decisions of the journal are
-    not copied (the Redis decisions log keeps the recent ones per customer).
+    resolutions and refusals are applied in order, and every decision (the
+    reservations' and the refusals') is appended to the SQL decisions log
+    (skipped when the same customer, decision time and attempt id is there).
     """
     client = ledger._r
     last = after
@@ -574,7 +718,8 @@ async def replay_journal(
         batch = await client.xrange(ledger.journal_key, min=f"({last}", count=count)
         if not batch:
             return last
-        for entry_id, fields in batch:
+        logged: list[DecisionRecord] = []
+        for _entry_id, fields in batch:
             f = {_b2s(k): _b2s(val) for k, val in (fields or {}).items()}
             kind = f["t"]
             if kind in ("reserve", "refusal"):
@@ -582,7 +727,11 @@ async def replay_journal(
                 await sink.import_event(f["k"], event)
             elif kind == "resolve":
                 await sink.import_resolution(f["a"], AttemptOutcome(f["o"]))
-            last = _b2s(entry_id)
+            if "d" in f:
+                logged.append(_decode_decision(f["d"]))
+        if logged:
+            await sink.import_decisions(logged)
+        last = _b2s(batch[-1][0])
 
 
 async def sync_journal(

@@ -24,14 +24,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from compliance.engine import history_horizon
 from compliance.ledger import (
     DecisionRecord,
     DuplicateAttempt,
@@ -55,7 +58,7 @@ from compliance.model import (
     ListStatus,
 )
 from compliance.policy import Policy
-from compliance.tables import contact_events, customers, decisions, open_engine
+from compliance.tables import UtcDateTime, contact_events, customers, decisions, open_engine, reader
 
 # Built once: the hot path only binds parameters (no statement construction per call).
 _LOAD = (
@@ -70,16 +73,99 @@ _LOAD = (
     .where(contact_events.c.number_key == bindparam("key"))
     .order_by(contact_events.c.at, contact_events.c.id)
 )
+# The decision path reads only what the engine can use: attempts from the policy's
+# history horizon on (``compliance.engine.history_horizon``) and every refusal.
+_LOAD_RECENT = select(
+    contact_events.c.at,
+    contact_events.c.kind,
+    contact_events.c.campaign,
+    contact_events.c.product,
+    contact_events.c.outcome,
+    contact_events.c.attempt_id,
+).where(
+    (contact_events.c.number_key == bindparam("key"))
+    & (
+        (contact_events.c.at >= bindparam("horizon", type_=UtcDateTime))
+        | (contact_events.c.kind == ContactKind.REFUSAL.value)
+    )
+)
 _INSERT_EVENT = contact_events.insert()
 _INSERT_DECISION = decisions.insert()
+_EVENT_COLUMNS = (
+    "number_key",
+    "at",
+    "kind",
+    "campaign",
+    "product",
+    "outcome",
+    "attempt_id",
+    "recorded_at",
+)
+_DECISION_COLUMNS = (
+    "number_key",
+    "at",
+    "decided_at",
+    "campaign",
+    "product",
+    "attempt_id",
+    "allowed",
+    "reserved",
+    "codes",
+    "reasons",
+    "retry_at",
+    "policy_version",
+)
+# PostgreSQL: the RESERVED attempt (a data-modifying CTE) and its decision log row in one
+# statement. A duplicate attempt id still fails the whole statement (unique index).
+_PG_RESERVE_AND_LOG = (
+    decisions.insert()
+    .values({decisions.c[c]: bindparam(c, type_=decisions.c[c].type) for c in _DECISION_COLUMNS})
+    .add_cte(
+        contact_events.insert()
+        .values(
+            {
+                contact_events.c[c]: bindparam("e_" + c, type_=contact_events.c[c].type)
+                for c in _EVENT_COLUMNS
+            }
+        )
+        .cte("new_attempt")
+    )
+)
 _PG_ENSURE_CUSTOMER = (
-    pg_insert(customers).values(number_key=bindparam("key")).on_conflict_do_nothing()
+    pg_insert(customers)
+    .values(number_key=bindparam("key"))
+    .on_conflict_do_nothing()
+    .returning(customers.c.number_key)
 )
 _PG_LOCK_CUSTOMER = (
     select(customers.c.number_key)
     .where(customers.c.number_key == bindparam("key"))
     .with_for_update()
 )
+
+
+_KINDS = {k.value: k for k in ContactKind}
+_OUTCOMES = {o.value: o for o in AttemptOutcome}
+
+
+_SQLITE_LOAD_RECENT = (
+    "SELECT at, kind, campaign, product, outcome, attempt_id FROM compliance_contact_events"
+    " WHERE number_key = ? AND (at >= ? OR kind = 'refusal')"
+)
+_SQLITE_INSERT_EVENT = (
+    "INSERT INTO compliance_contact_events"
+    " (number_key, at, kind, campaign, product, outcome, attempt_id, recorded_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SQLITE_INSERT_DECISION = (
+    "INSERT INTO compliance_decisions (number_key, at, decided_at, campaign, product,"
+    " attempt_id, allowed, reserved, codes, reasons, retry_at, policy_version)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _identity(value: Any) -> Any:
+    return value
 
 
 class SqlLedger:
@@ -91,6 +177,15 @@ class SqlLedger:
         self._own_engine = own_engine
         self._postgres = engine.dialect.name == "postgresql"
         self._local_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._reader = reader(engine)
+        if self._local_lock is not None:
+            # Exactly the conversions SQLAlchemy applies to these columns on this dialect,
+            # for the SQLite decision path that talks to the driver directly.
+            dt = UtcDateTime().dialect_impl(engine.dialect)
+            self._dt_in: Callable[[Any], Any] = dt.bind_processor(engine.dialect) or _identity
+            self._dt_out: Callable[[Any], Any] = (
+                dt.result_processor(engine.dialect, None) or _identity
+            )
 
     @classmethod
     async def open(cls, url: str, policy: Policy, *, schema: str | None = None) -> SqlLedger:
@@ -127,8 +222,10 @@ class SqlLedger:
 
     async def check(self, request: CallRequest, lists: ListStatus) -> Decision:
         key = try_number_key(request.number, self._policy.numbers)
+        if self._local_lock is not None and key is not None:
+            return await self._sqlite_decide(request, key, lists, "")
         async with self._write() as conn:
-            history = await self._load(conn, key) if key else []
+            history = await self._load_recent(conn, key, request.at) if key else []
             decision = decide(self._policy, request, history, lists)
             await self._log(conn, key or invalid_key(request.number), request, "", decision, False)
         return decision
@@ -139,6 +236,8 @@ class SqlLedger:
         if not attempt_id:
             raise ValueError("check_and_reserve needs a non-empty attempt_id")
         key = try_number_key(request.number, self._policy.numbers)
+        if self._local_lock is not None and key is not None:
+            return await self._sqlite_decide(request, key, lists, attempt_id)
         async with self._write() as conn:
             if key is None:
                 # No customer to lock: the engine refuses an invalid number by itself.
@@ -150,23 +249,28 @@ class SqlLedger:
                 )
                 return decision
             await self._lock_customer(conn, key)
-            history = await self._load(conn, key)
+            history = await self._load_recent(conn, key, request.at)
             decision = decide(self._policy, request, history, lists)
             if decision.allowed:
+                now = utcnow()
+                event = {
+                    "number_key": key,
+                    "at": request.at,
+                    "kind": ContactKind.ATTEMPT.value,
+                    "campaign": request.campaign,
+                    "product": request.product,
+                    "outcome": AttemptOutcome.RESERVED.value,
+                    "attempt_id": attempt_id,
+                    "recorded_at": now,
+                }
                 try:
-                    await conn.execute(
-                        _INSERT_EVENT,
-                        {
-                            "number_key": key,
-                            "at": request.at,
-                            "kind": ContactKind.ATTEMPT.value,
-                            "campaign": request.campaign,
-                            "product": request.product,
-                            "outcome": AttemptOutcome.RESERVED.value,
-                            "attempt_id": attempt_id,
-                            "recorded_at": utcnow(),
-                        },
-                    )
+                    if self._postgres:
+                        # Attempt and decision log in one statement: one round trip less.
+                        params = self._decision_params(key, request, attempt_id, decision, True)
+                        params.update({"e_" + k: v for k, v in event.items()})
+                        await conn.execute(_PG_RESERVE_AND_LOG, params)
+                        return decision
+                    await conn.execute(_INSERT_EVENT, event)
                 except IntegrityError as exc:
                     # The unique index on (kind, attempt_id) is the duplicate check: no extra
                     # query on the hot path; the whole transaction (decision log too) rolls back.
@@ -174,6 +278,85 @@ class SqlLedger:
                         f"attempt id {attempt_id!r} was already reserved"
                     ) from exc
             await self._log(conn, key, request, attempt_id, decision, decision.allowed)
+        return decision
+
+    async def _sqlite_decide(
+        self, request: CallRequest, key: str, lists: ListStatus, attempt_id: str
+    ) -> Decision:
+        """Check (and with ``attempt_id`` reserve) on SQLite, on the driver connection.
+
+        Same transaction as the generic path (BEGIN IMMEDIATE, bounded history
+        read, engine, attempt, decision log, COMMIT), but each statement is one
+        hop to the aiosqlite thread instead of four (cursor, execute, fetch,
+        close through the SQLAlchemy adapter): the decision path of the
+        embedded default is bound by those hops.
+        """
+        assert self._local_lock is not None
+        async with self._local_lock, self._engine.connect() as conn:
+            db: Any = (await conn.get_raw_connection()).driver_connection
+            await db.execute("BEGIN IMMEDIATE")
+            done = False
+            try:
+                rows = await db.execute_fetchall(
+                    _SQLITE_LOAD_RECENT,
+                    (key, self._dt_in(history_horizon(self._policy, request.at))),
+                )
+                history = [
+                    ContactEvent(
+                        at=self._dt_out(r[0]),
+                        kind=_KINDS[r[1]],
+                        campaign=r[2],
+                        product=r[3],
+                        outcome=_OUTCOMES[r[4]],
+                        attempt_id=r[5] or "",
+                    )
+                    for r in rows
+                ]
+                decision = decide(self._policy, request, history, lists)
+                at = self._dt_in(request.at)
+                now = self._dt_in(utcnow())
+                reserve = bool(attempt_id) and decision.allowed
+                if reserve:
+                    try:
+                        await db.execute(
+                            _SQLITE_INSERT_EVENT,
+                            (
+                                key,
+                                at,
+                                ContactKind.ATTEMPT.value,
+                                request.campaign,
+                                request.product,
+                                AttemptOutcome.RESERVED.value,
+                                attempt_id,
+                                now,
+                            ),
+                        )
+                    except sqlite3.IntegrityError as exc:
+                        raise DuplicateAttempt(
+                            f"attempt id {attempt_id!r} was already reserved"
+                        ) from exc
+                await db.execute(
+                    _SQLITE_INSERT_DECISION,
+                    (
+                        key,
+                        at,
+                        now,
+                        request.campaign,
+                        request.product,
+                        attempt_id,
+                        decision.allowed,
+                        reserve,
+                        ",".join(c.value for c in decision.codes),
+                        reasons_to_json(decision.reasons) if decision.reasons else "[]",
+                        self._dt_in(decision.retry_at),
+                        decision.policy_version,
+                    ),
+                )
+                await db.execute("COMMIT")
+                done = True
+            finally:
+                if not done:
+                    await db.execute("ROLLBACK")
         return decision
 
     async def resolve(self, attempt_id: str, outcome: AttemptOutcome) -> None:
@@ -224,7 +407,50 @@ class SqlLedger:
                 )
             )
 
+    async def record_decision(
+        self, request: CallRequest, decision: Decision, attempt_id: str = ""
+    ) -> None:
+        """Log a decision taken before the ledger was asked (e.g. an unknown campaign)."""
+        key = try_number_key(request.number, self._policy.numbers) or invalid_key(request.number)
+        async with self._write() as conn:
+            await self._log(conn, key, request, attempt_id, decision, False)
+
     # --- copying from the Redis journal ------------------------------------------------------
+
+    async def import_decisions(self, records: Sequence[DecisionRecord]) -> int:
+        """Append decisions taken elsewhere (Redis); one already here (same customer,
+        decision time and attempt id) is skipped. Returns how many were added."""
+        added = 0
+        async with self._write() as conn:
+            for r in records:
+                found = await conn.execute(
+                    select(decisions.c.id).where(
+                        (decisions.c.number_key == r.number_key)
+                        & (decisions.c.decided_at == r.decided_at)
+                        & (decisions.c.attempt_id == r.attempt_id)
+                    )
+                )
+                if found.first() is not None:
+                    continue
+                await conn.execute(
+                    _INSERT_DECISION,
+                    {
+                        "number_key": r.number_key,
+                        "at": r.at,
+                        "decided_at": r.decided_at,
+                        "campaign": r.campaign,
+                        "product": r.product,
+                        "attempt_id": r.attempt_id,
+                        "allowed": r.allowed,
+                        "reserved": r.reserved,
+                        "codes": ",".join(c.value for c in r.codes),
+                        "reasons": reasons_to_json(r.reasons),
+                        "retry_at": r.retry_at,
+                        "policy_version": r.policy_version,
+                    },
+                )
+                added += 1
+        return added
 
     async def import_event(self, key: str, event: ContactEvent) -> bool:
         """Append an event decided elsewhere (Redis); False when its attempt id is already here."""
@@ -261,12 +487,12 @@ class SqlLedger:
 
     async def history(self, number: str) -> list[ContactEvent]:
         key = number_key(number, self._policy.numbers)
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             return await self._load(conn, key)
 
     async def decisions(self, number: str) -> list[DecisionRecord]:
         key = try_number_key(number, self._policy.numbers) or invalid_key(number)
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             rows = await conn.execute(
                 select(decisions).where(decisions.c.number_key == key).order_by(decisions.c.id)
             )
@@ -292,12 +518,41 @@ class SqlLedger:
     async def _lock_customer(self, conn: AsyncConnection, key: str) -> None:
         """Serialize on the customer: on PostgreSQL lock the customer's row.
 
+        A known customer costs one statement (``SELECT ... FOR UPDATE``). A new one
+        is inserted; the uncommitted insert already excludes every other
+        transaction (they wait on the unique key), so a row that ``RETURNING``
+        hands back needs no further lock. When someone else inserted it first,
+        the insert did nothing (after waiting for them) and the row is locked.
+
         SQLite needs nothing here: the transaction began with BEGIN IMMEDIATE and
         already holds the database write lock.
         """
-        if self._postgres:
-            await conn.execute(_PG_ENSURE_CUSTOMER, {"key": key})
-            await conn.execute(_PG_LOCK_CUSTOMER, {"key": key})
+        if not self._postgres:
+            return
+        if (await conn.execute(_PG_LOCK_CUSTOMER, {"key": key})).first() is not None:
+            return
+        if (await conn.execute(_PG_ENSURE_CUSTOMER, {"key": key})).first() is not None:
+            return
+        await conn.execute(_PG_LOCK_CUSTOMER, {"key": key})
+
+    async def _load_recent(
+        self, conn: AsyncConnection, key: str, at: datetime
+    ) -> list[ContactEvent]:
+        """What a decision at ``at`` needs of the history (in no particular order)."""
+        rows = await conn.execute(
+            _LOAD_RECENT, {"key": key, "horizon": history_horizon(self._policy, at)}
+        )
+        return [
+            ContactEvent(
+                at=r[0],
+                kind=_KINDS[r[1]],
+                campaign=r[2],
+                product=r[3],
+                outcome=_OUTCOMES[r[4]],
+                attempt_id=r[5] or "",
+            )
+            for r in rows
+        ]
 
     async def _load(self, conn: AsyncConnection, key: str) -> list[ContactEvent]:
         rows = await conn.execute(_LOAD, {"key": key})
@@ -323,19 +578,24 @@ class SqlLedger:
         reserved: bool,
     ) -> None:
         await conn.execute(
-            _INSERT_DECISION,
-            {
-                "number_key": key,
-                "at": request.at,
-                "decided_at": utcnow(),
-                "campaign": request.campaign,
-                "product": request.product,
-                "attempt_id": attempt_id,
-                "allowed": decision.allowed,
-                "reserved": reserved,
-                "codes": ",".join(c.value for c in decision.codes),
-                "reasons": reasons_to_json(decision.reasons),
-                "retry_at": decision.retry_at,
-                "policy_version": decision.policy_version,
-            },
+            _INSERT_DECISION, self._decision_params(key, request, attempt_id, decision, reserved)
         )
+
+    @staticmethod
+    def _decision_params(
+        key: str, request: CallRequest, attempt_id: str, decision: Decision, reserved: bool
+    ) -> dict[str, Any]:
+        return {
+            "number_key": key,
+            "at": request.at,
+            "decided_at": utcnow(),
+            "campaign": request.campaign,
+            "product": request.product,
+            "attempt_id": attempt_id,
+            "allowed": decision.allowed,
+            "reserved": reserved,
+            "codes": ",".join(c.value for c in decision.codes),
+            "reasons": reasons_to_json(decision.reasons) if decision.reasons else "[]",
+            "retry_at": decision.retry_at,
+            "policy_version": decision.policy_version,
+        }

@@ -193,7 +193,28 @@ def _sqlite_begin_immediate(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin_immediate(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A pure read (``reader(engine)``) opens no transaction: each of its statements
+        # runs on its own (one statement is one consistent snapshot) and, in WAL mode,
+        # never waits for the writer, where BEGIN IMMEDIATE would queue behind it.
+        if not conn.get_execution_options().get(READ_ONLY_OPTION):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+#: Execution option marking an engine (``reader``) whose transactions only read.
+READ_ONLY_OPTION = "compliance_read_only"
+
+
+def reader(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine and pool, for connections that run single read statements.
+
+    No transaction is opened (SQLite: no ``BEGIN IMMEDIATE``, see ``open_engine``;
+    PostgreSQL: autocommit, no BEGIN/ROLLBACK round trips), so each statement is
+    its own snapshot: use it only where one statement answers the question. On
+    SQLite such lookups never queue behind writers.
+    """
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(**{READ_ONLY_OPTION: True})
+    return engine.execution_options(isolation_level="AUTOCOMMIT", **{READ_ONLY_OPTION: True})
 
 
 async def open_engine(

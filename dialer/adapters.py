@@ -308,17 +308,26 @@ def campaign_plan(campaign: Campaign, tz: tzinfo | None = None) -> CampaignPlan:
 
 
 class AriRecordingSource:
-    """``recordings.store.RecordingSource`` over ARI (``GET /recordings/stored/{name}/file``)."""
+    """``recordings.store.RecordingSource`` over ARI (``GET /recordings/stored/{name}/file``).
 
-    def __init__(self, client: AriClient) -> None:
+    Streams: the file goes from the socket to the store's temp file chunk by chunk
+    (hashed on the way), so a long recording never sits whole in memory.
+    """
+
+    def __init__(self, client: AriClient, *, chunk_size: int = 65536) -> None:
         self.client = client
+        self.chunk_size = chunk_size
 
     async def fetch(self, name: str) -> AsyncIterator[bytes]:
+        stream = self.client.stream_stored_recording_file(name, chunk_size=self.chunk_size)
         try:
-            data = await self.client.get_stored_recording_file(name)
+            # A 404 is raised before the first chunk, so nothing partial was yielded.
+            async for chunk in stream:
+                yield chunk
         except AriNotFound as exc:
             raise FileNotFoundError(f"Asterisk has no stored recording {name!r}") from exc
-        yield data
+        finally:
+            await stream.aclose()
 
 
 class RecordingIndexSink:

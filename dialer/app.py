@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from agi_scripts.app import AgiService
 from agi_scripts.app import AgiSettings as AgiAppSettings
@@ -44,6 +46,7 @@ from dialer.config import Settings
 from dialer.http_api import make_api_app
 from dialer.ports import CallControl, Clock, SystemClock
 from dialer.runner import InboundPolicy, Runner, RunnerConfig
+from dialer.timeline import AttemptCallTimeline
 from recordings.blacklist import ListStoreBlacklist
 from recordings.config import RecordingsConfig
 from recordings.http import make_recordings_app
@@ -71,6 +74,23 @@ async def check_ari(client: AriClient) -> str:
     return info.version
 
 
+class DialplanCallControl(AriCallControl):
+    """``AriCallControl`` that can also hand a channel to the dialplan (``DialplanHandoff``).
+
+    Used for the abandon message in ``[dialer-abandon]`` (extensions.conf). Leaving
+    Stasis drops the app's implicit subscription to the channel, so the app first
+    subscribes to it explicitly: its ``ChannelDestroyed`` must still reach the runner.
+    """
+
+    async def continue_in_dialplan(
+        self, channel_id: str, context: str, extension: str, priority: int
+    ) -> None:
+        await self.client.subscribe(f"channel:{channel_id}")
+        await self.client.continue_in_dialplan(
+            channel_id, context=context, extension=extension, priority=priority
+        )
+
+
 def runner_config(settings: Settings) -> RunnerConfig:
     d = settings.dialer
     return RunnerConfig(
@@ -80,6 +100,7 @@ def runner_config(settings: Settings) -> RunnerConfig:
         connect_limit=d.connect_limit,
         wrapup_limit=d.wrapup_limit,
         abandon_media=d.abandon_media,
+        abandon_context=d.abandon_context,
         amd=d.amd,
         inbound_policy=InboundPolicy(d.inbound_policy),
         claimer=d.claimer,
@@ -155,11 +176,11 @@ async def open_stack(
     sink = None
     service = None
     if with_recordings and settings.recordings.enabled:
-        service = await _open_recordings(settings, stores)
+        service = await _open_recordings(settings, stores, attempts)
         if service is not None:
             sink = RecordingIndexSink(service, AriRecordingSource(client))
     runner = Runner(
-        control=control or AriCallControl(client),
+        control=control or DialplanCallControl(client),
         gate=GateAdapter(stores.gate),
         ledger=LedgerAdapter(stores.ledger),
         leads=LeadAdapter(stores.leads, claimer=settings.dialer.claimer),
@@ -175,7 +196,7 @@ async def open_stack(
 
 
 async def _open_recordings(
-    settings: Settings, stores: ComplianceStores
+    settings: Settings, stores: ComplianceStores, attempts: AttemptLog
 ) -> RecordingsService | None:
     """The recordings index, when its secret is configured (``DIALER_NUMBER_KEY``)."""
     try:
@@ -187,8 +208,14 @@ async def _open_recordings(
         RecordingsConfig.from_env(db_url=settings.database.url, store_dir=settings.recordings.root),
         db_schema=settings.database.schema or None,
     )
-    # A complaint registered on a recording blacklists the number at once (rule C).
-    return await RecordingsService.open(config, keys, blacklist=ListStoreBlacklist(stores.lists))
+    # A complaint registered on a recording blacklists the number at once (rule C); its
+    # evidence bundle carries each call's timeline and the gate's decisions.
+    return await RecordingsService.open(
+        config,
+        keys,
+        blacklist=ListStoreBlacklist(stores.lists),
+        timeline=AttemptCallTimeline(attempts, stores.ledger),
+    )
 
 
 @contextlib.asynccontextmanager
@@ -211,6 +238,47 @@ async def running(
             await stack.events.stop()
 
 
+RECORDINGS_PREFIX = "/api/recordings/"
+
+
+def http_app(stack: DialerStack) -> web.Application:
+    """What ``dialer serve`` listens with: the dialer API, and the recordings API under
+    ``/api/recordings/`` when the recordings index is open.
+
+    Both APIs read ``Authorization: Bearer``: the dialer's one shared token
+    (``http.token``) and the recordings' per-user tokens (``dialer recordings user
+    token``). aiohttp runs a parent app's middlewares for its sub-apps too, so the
+    dialer token check cannot sit on the parent as is: it would turn away every
+    recordings user. The dialer API is built without its own check and guarded here,
+    except for the recordings prefix (its own guard authenticates the user).
+    """
+    token = stack.settings.http.token
+    if stack.recordings is None:
+        return make_api_app(stack, token=token)
+    app = make_api_app(stack, token="")
+    if token:
+        app.middlewares.append(_dialer_token_guard(token))
+    app.add_subapp(RECORDINGS_PREFIX, make_recordings_app(stack.recordings))
+    return app
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _dialer_token_guard(token: str) -> Middleware:
+    expected = f"Bearer {token}".encode()
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path != "/api/health" and not request.path.startswith(RECORDINGS_PREFIX):
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                return web.json_response({"error": "missing or wrong bearer token"}, status=401)
+        return await handler(request)
+
+    return guard
+
+
 async def serve(settings: Settings) -> int:
     """``dialer serve``: ARI app + HTTP API + FastAGI + recordings, until SIGTERM/SIGINT."""
     stack = await open_stack(settings)
@@ -222,9 +290,7 @@ async def serve(settings: Settings) -> int:
     site_runner: web.AppRunner | None = None
     try:
         await stack.load_all_campaigns()
-        app = make_api_app(stack, token=settings.http.token)
-        if stack.recordings is not None:
-            app.add_subapp("/api/recordings/", make_recordings_app(stack.recordings))
+        app = http_app(stack)
         if settings.agi.enabled:
             agi = await _start_agi(settings, stack)
         site_runner = web.AppRunner(app)
@@ -263,6 +329,8 @@ async def _start_agi(settings: Settings, stack: DialerStack) -> AgiService:
         db_url=settings.database.url,
         db_schema=settings.database.schema or None,
         redis_url=settings.redis.url or None,
+        # Empty: DIALER_DESK_CONFIG, else the built-in desk-phone defaults.
+        desk_config=settings.agi.desk_config or None,
     )
     try:
         return await AgiService.start(agi_settings, gate=stack.stores.gate, policy=stack.policy)

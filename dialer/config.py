@@ -49,6 +49,9 @@ class DialerSection:
     connect_limit: float = 2.0
     wrapup_limit: float = 60.0
     abandon_media: str = "sound:vm-nobodyavail"
+    # "dialer-abandon": the dialplan plays the message and offers the press-9 opt-out
+    # (asterisk_conf/extensions.conf); "": abandon_media is played over ARI, no opt-out.
+    abandon_context: str = "dialer-abandon"
     amd: bool = False
     inbound_policy: str = "pause"
     claimer: str = "dialer"
@@ -67,6 +70,7 @@ class AgiSettings:
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 4573
+    desk_config: str = ""  # desk-phone rules (TOML); empty: DIALER_DESK_CONFIG or defaults
 
 
 @dataclass(frozen=True, slots=True)

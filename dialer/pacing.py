@@ -239,12 +239,14 @@ class _ForgettingRate:
         self._decay = 0.5 ** (1.0 / half_life)
         self.hits = 0.0
         self.total = 0.0
+        self.samples = 0
         self._prior = prior
         self._prior_weight = prior_weight
 
     def add(self, hit: bool) -> None:
         self.hits = self.hits * self._decay + (1.0 if hit else 0.0)
         self.total = self.total * self._decay + 1.0
+        self.samples += 1
 
     @property
     def value(self) -> float:
@@ -394,7 +396,7 @@ class PredictivePacer:
     WRAP_BINS = 900
     REFRESH_SECONDS = 15.0
     AGENT_REFRESH_SECONDS = 60.0
-    MIN_ANSWERED_SAMPLES = 6
+    MIN_ANSWERED_SAMPLES = 7
     MIN_TALK_SAMPLES = 8
     RATE_HALF_LIFE = 60.0
     EXACT_VARIANCE = 1.5
@@ -478,7 +480,7 @@ class PredictivePacer:
         if dt > 0.0:
             self._dial_rate *= 0.5 ** (dt / self.RATE_HALF_LIFE)
         slack = min(self.window.slack(self.target_abandon), self.day.slack(self.target_abandon))
-        if slack < 0.0 or not self._model_ready():
+        if slack < 0.0 or not self._model_ready(snapshot.agents_logged_in):
             self._count_placed(progressive)
             return progressive
         # The first talks to end are the short ones: trust the talk-time
@@ -499,8 +501,11 @@ class PredictivePacer:
     def _count_placed(self, n: int) -> None:
         self._dial_rate += n * math.log(2.0) / self.RATE_HALF_LIFE
 
-    def _model_ready(self) -> bool:
-        return self.ring_answered.samples >= self.MIN_ANSWERED_SAMPLES
+    def _model_ready(self, agents: int) -> bool:
+        # A bigger team overdials more calls at once on the first estimates:
+        # let it see more answers first (a small one would wait too long).
+        needed = max(self.MIN_ANSWERED_SAMPLES, min(agents, 3 * self.MIN_ANSWERED_SAMPLES))
+        return self.ring_answered.samples >= needed
 
     def _threshold(self, slack: float, dt: float) -> float:
         """PI control of the per-call abandon threshold on the measured slack.
@@ -537,7 +542,12 @@ class PredictivePacer:
         """
         slow, fast = self.answer_slow.value, self.answer_fast.value
         spread = math.sqrt(max(slow * (1.0 - slow), 1e-4) / max(self.answer_fast.total, 1.0))
-        return fast if fast > slow + 2.0 * spread else slow
+        estimate = fast if fast > slow + 2.0 * spread else slow
+        # Planning for more answers than expected is the safe side: add one
+        # standard error of all dials seen, which matters only early on.
+        seen = max(float(self.answer_slow.samples), 1.0)
+        error = math.sqrt(max(estimate * (1.0 - estimate), 1e-4) / seen)
+        return min(1.0, estimate + error)
 
     def _maybe_refresh(self, now: float) -> None:
         """Re-read the learnt distributions: the answer side often, agents' less."""

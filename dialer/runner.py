@@ -31,11 +31,11 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from compliance.ledger import UnknownAttempt
 from compliance.model import AttemptOutcome, Decision
@@ -106,6 +106,16 @@ class RunnerConfig:
     tick: float = 0.05
     wrapup_limit: float = 60.0
     abandon_media: str = "sound:vm-nobodyavail"
+    # Where an abandoned call (no agent within connect_limit) hears the information
+    # message. "" : the runner plays ``abandon_media`` over ARI and hangs up (no opt-out).
+    # A context (``dialer-abandon`` in asterisk_conf/extensions.conf): the runner hands
+    # the channel to that dialplan (extension s, priority 1), which plays the message and
+    # offers "press 9", recorded by the FastAGI ``optout`` route from the channel
+    # variables set at originate (DIALER_NUMBER, DIALER_ATTEMPT_ID, DIALER_CAMPAIGN).
+    abandon_context: str = ""
+    # The dialplan's message, the key press and the AGI take longer than a plain
+    # playback; the runner hangs the channel up if it is still there after this.
+    abandon_dialplan_limit: float = 60.0
     max_originate_tries: int = 3
     originate_backoff: float = 0.5
     amd: bool = False
@@ -200,6 +210,19 @@ def new_attempt_id() -> str:
     return uuid.uuid4().hex[:20]
 
 
+@runtime_checkable
+class DialplanHandoff(Protocol):
+    """A ``CallControl`` that can hand a channel in the app to a dialplan context.
+
+    The channel must keep sending its events to the app after it leaves Stasis (its
+    ``ChannelDestroyed`` ends the call): implementations subscribe to it explicitly.
+    """
+
+    async def continue_in_dialplan(
+        self, channel_id: str, context: str, extension: str, priority: int
+    ) -> None: ...
+
+
 class Runner:
     def __init__(
         self,
@@ -224,6 +247,11 @@ class Runner:
         self.clock = clock
         self.recordings = recordings
         self.config = config or RunnerConfig()
+        if self.config.abandon_context and not isinstance(control, DialplanHandoff):
+            raise ValueError(
+                f"abandon_context={self.config.abandon_context!r} needs a call control that "
+                "can continue a channel in the dialplan (DialplanHandoff)"
+            )
         self._pacer_factory = pacer_factory or _default_pacer
         self.campaigns: dict[str, CampaignRun] = {}
         self.calls: dict[str, LiveCall] = {}
@@ -588,6 +616,8 @@ class Runner:
                 originate_backoff=self.config.originate_backoff,
                 recording_format=self.config.recording_format,
             )
+            if self.config.abandon_context:
+                params = replace(params, abandon_message_limit=self.config.abandon_dialplan_limit)
             self.calls[attempt_id] = LiveCall(fsm.new_call(params), lead, run.plan.name, wall)
             run.calls_placed += 1
         finally:
@@ -796,7 +826,15 @@ class Runner:
                 "attempt %s: no agent within %.1fs, abandon message", p.attempt_id, p.connect_limit
             )
             try:
-                await self.control.play(cmd.channel_id, cmd.media, cmd.playback_id)
+                if self.config.abandon_context:
+                    # The dialplan plays the message and offers the opt-out; the call
+                    # ends with its ChannelDestroyed (or the abandon_dialplan_limit).
+                    assert isinstance(self.control, DialplanHandoff)
+                    await self.control.continue_in_dialplan(
+                        cmd.channel_id, self.config.abandon_context, "s", 1
+                    )
+                else:
+                    await self.control.play(cmd.channel_id, cmd.media, cmd.playback_id)
             except AriError as exc:
                 logger.warning("attempt %s: abandon message failed: %s", p.attempt_id, exc)
                 await self._safe_hangup(cmd.channel_id)
@@ -847,7 +885,14 @@ class Runner:
                 caller_id=cmd.caller_id,
                 ring_timeout=cmd.timeout,
                 app_args=("customer", call.campaign, p.attempt_id),
-                variables={"DIALER_CAMPAIGN": call.campaign, "DIALER_ATTEMPT": p.attempt_id},
+                # Read by the dialplan: [dialer-abandon] passes them to the optout AGI,
+                # [dialer-amd] logs the attempt. DIALER_ATTEMPT is the older name.
+                variables={
+                    "DIALER_CAMPAIGN": call.campaign,
+                    "DIALER_ATTEMPT_ID": p.attempt_id,
+                    "DIALER_ATTEMPT": p.attempt_id,
+                    "DIALER_NUMBER": call.lead.number,
+                },
                 amd=cmd.amd,
             )
         except ChannelEndedEarly as exc:

@@ -13,7 +13,7 @@ Quirks handled here: a 204 has no Content-Type; Asterisk writes the header as
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -399,6 +399,47 @@ class AriClient:
     async def get_stored_recording_file(self, name: str) -> bytes:
         _, data = await self.request("GET", f"/recordings/stored/{name}/file")
         return data
+
+    async def stream_stored_recording_file(
+        self, name: str, *, chunk_size: int = 65536
+    ) -> AsyncGenerator[bytes, None]:
+        """``GET /recordings/stored/{name}/file`` as chunks of at most ``chunk_size`` bytes.
+
+        Same error mapping as :meth:`request`: a non-2xx status raises before the
+        first chunk (``AriNotFound`` for an unknown recording); a connection lost or
+        a read timeout mid-body raises ``AriConnectionError``. The total request
+        timeout is not applied (a long recording may take longer than one REST
+        call); a read that stalls for ``request_timeout`` seconds fails instead.
+        """
+        if chunk_size <= 0:
+            raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+        method, path = "GET", f"/recordings/stored/{name}/file"
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=self._timeout.total,
+            sock_read=self._timeout.total,
+        )
+        try:
+            async with self.session.request(
+                method, self.base_url + path, headers=self.auth_headers, timeout=timeout
+            ) as resp:
+                if resp.status >= 300:
+                    text = (await resp.read()).decode("utf-8", "replace")
+                    raise error_for_status(
+                        resp.status,
+                        _error_message(text, resp.status),
+                        method=method,
+                        path=path,
+                        body=text,
+                    )
+                async for chunk in resp.content.iter_chunked(chunk_size):
+                    yield chunk
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise AriConnectionError(
+                f"no answer from ARI at {self.base_url}: {type(exc).__name__}: {exc}",
+                method=method,
+                path=path,
+            ) from exc
 
     async def delete_stored_recording(self, name: str) -> None:
         await self._none("DELETE", f"/recordings/stored/{name}")

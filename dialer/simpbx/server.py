@@ -164,6 +164,37 @@ EVENTS_QUERY = frozenset({"app", "subscribeAll", "api_key"})
 _Result = tuple[int, Any]
 
 
+class _FileReply(web.StreamResponse):
+    """A stored recording's bytes, read and sent a chunk at a time, never whole in memory
+    (recordings of long calls are tens of MB).
+
+    Not ``web.FileResponse``: the request handler prepares and ends every reply itself
+    (the reply must go out before the events it caused), and aiohttp then prepares the
+    returned response again, which ``FileResponse`` does not tolerate. The body goes
+    out in ``write_eof``, once, whoever calls it first.
+    """
+
+    CHUNK = 1 << 16
+
+    def __init__(self, path: Path, content_type: str) -> None:
+        super().__init__(status=200, headers=REST_ERROR_HEADERS)
+        self.content_type = content_type
+        self.content_length = path.stat().st_size
+        self._path = path
+        self._body_sent = False
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        if not self._body_sent:
+            self._body_sent = True
+            handle = await asyncio.to_thread(self._path.open, "rb")
+            try:
+                while chunk := await asyncio.to_thread(handle.read, self.CHUNK):
+                    await self.write(chunk)
+            finally:
+                handle.close()
+        await super().write_eof(data)
+
+
 @dataclass(frozen=True, slots=True)
 class JournalEntry:
     """One REST request as simpbx saw it (path relative to ``/ari``)."""
@@ -730,13 +761,7 @@ class SimPbx:
 
     def _op_stored_file(self, m: Mapping[str, str], p: dict[str, str], b: Any) -> _Result:
         path, content_type = self.engine.stored_file(m["recordingName"])
-        reply = web.Response(
-            status=200,
-            body=path.read_bytes(),
-            content_type=content_type,
-            headers=REST_ERROR_HEADERS,
-        )
-        return 200, reply
+        return 200, _FileReply(path, content_type)
 
     def _op_get_playback(self, m: Mapping[str, str], p: dict[str, str], b: Any) -> _Result:
         return 200, self.engine.get_playback(m["playbackId"])
