@@ -26,9 +26,9 @@ CALLER_ID = "010-58001234"
 LedgerFactory = Callable[[Policy], Awaitable[ContactLedger]]
 
 
-def local(*args: int) -> datetime:
+def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     """A time in the policy's zone (Asia/Shanghai)."""
-    return datetime(*args, tzinfo=SHANGHAI)  # type: ignore[misc]
+    return datetime(year, month, day, hour, minute, tzinfo=SHANGHAI)
 
 
 async def snapshot(engine: AsyncEngine) -> dict[str, list[tuple[Any, ...]]]:

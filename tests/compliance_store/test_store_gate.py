@@ -11,7 +11,7 @@ from store_helpers import SHANGHAI, local
 from compliance.campaigns import parse_campaign_spec
 from compliance.gate import ComplianceStores, open_compliance
 from compliance.lists import ListReason
-from compliance.model import AttemptOutcome, ReasonCode
+from compliance.model import AttemptOutcome, CallRequest, ReasonCode
 from compliance.policy import Policy
 
 AT = local(2026, 11, 3, 10, 30)
@@ -50,7 +50,7 @@ async def stores(
 async def test_lead_product_and_campaign_caller_id_are_used(stores: ComplianceStores) -> None:
     gate = stores.gate
     request = await gate.request_for("13800138000", "c1", None, AT)
-    assert not isinstance(request, type(None))
+    assert isinstance(request, CallRequest)
     assert request.product == "card" and request.caller_id == "01058001234"
     decision = await gate.check_and_reserve("13800138000", "c1", None, AT, attempt_id="g1")
     assert decision.allowed, decision.reasons

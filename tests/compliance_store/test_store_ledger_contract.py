@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from store_helpers import CALLER_ID, LedgerFactory, local
@@ -28,10 +29,10 @@ AT = local(2026, 11, 3, 10, 30)  # a Tuesday, inside the default calling window
 CLEAN = ListStatus()
 
 
-def req(number: str = NUMBER, product: str = "loan", at: object = AT, **kw: object) -> CallRequest:
+def req(number: str = NUMBER, product: str = "loan", at: datetime = AT, **kw: Any) -> CallRequest:
     return CallRequest(
         number=number, campaign="c1", product=product, at=at, caller_id=CALLER_ID, **kw
-    )  # type: ignore[arg-type]
+    )
 
 
 async def test_allowed_reservation_is_recorded_with_its_decision(

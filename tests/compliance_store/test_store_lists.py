@@ -31,8 +31,7 @@ async def test_add_update_remove_with_audit(engine: AsyncEngine) -> None:
     await lists.add("13800138000", ListReason.SPECIAL, source="admin", actor="cid")
     status = await lists.status("13800138000")
     assert status == ListStatus(True, "opt_out", True, "special")
-    assert await lists.remove("13800138000", source="admin", actor="dan",
-                              kind=ListKind.DNC) == 1
+    assert await lists.remove("13800138000", source="admin", actor="dan", kind=ListKind.DNC) == 1
     assert await lists.status("13800138000") == ListStatus(special=True, special_reason="special")
     assert await lists.remove("13800138000", source="admin", actor="dan") == 1
     assert await lists.remove("13800138000", source="admin", actor="dan") == 0
@@ -84,11 +83,7 @@ async def test_bad_csv_lists_every_problem_and_imports_nothing(
     before = await snapshot(engine)
     f = tmp_path / "bad.csv"
     f.write_text(
-        "number,reason\n"
-        "13800138000,opt_out\n"
-        "1380013800x,opt_out\n"
-        "13700137000,angry\n"
-        "13600136000\n",
+        "number,reason\n13800138000,opt_out\n1380013800x,opt_out\n13700137000,angry\n13600136000\n",
         encoding="utf-8",
     )
     with pytest.raises(ImportFailed) as err:

@@ -8,6 +8,7 @@ recordings index stores it with the SHA-256 of the bytes Asterisk holds.
 from __future__ import annotations
 
 import hashlib
+import logging
 import tracemalloc
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -56,7 +57,9 @@ async def record_long(sim: SimPbx, client: AriClient, name: str) -> Path:
     return path
 
 
-async def test_stream_arrives_in_chunks_with_the_file_bytes(sim: SimPbx, client: AriClient) -> None:
+async def test_stream_arrives_in_chunks_with_the_file_bytes(
+    sim: SimPbx, client: AriClient, caplog: pytest.LogCaptureFixture
+) -> None:
     path = await record_long(sim, client, "rec-long")
     sizes: list[int] = []
     hasher = hashlib.sha256()
@@ -74,6 +77,9 @@ async def test_stream_arrives_in_chunks_with_the_file_bytes(sim: SimPbx, client:
     assert max(sizes) <= CHUNK
     assert sum(sizes) == path.stat().st_size
     assert hasher.hexdigest() == hashlib.sha256(path.read_bytes()).hexdigest()
+    # The server side sent it without an error (aiohttp logs a failed reply, it does not raise).
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
 
 
 async def test_stream_maps_errors_like_the_other_calls(client: AriClient) -> None:
