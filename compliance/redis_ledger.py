@@ -4,7 +4,8 @@ Design (no rule is written twice: the policy is evaluated by the same pure
 engine as on SQL, in Python; Redis only guards the append):
 
 1. One Lua script reads, atomically, the customer's history, the outcomes of
-   resolved attempts and a per-customer version counter.
+   resolved attempts and a per-customer version counter (and, for the gate,
+   the number's entries in the Redis list mirror: ``check_and_reserve_listed``).
 2. The pure engine evaluates the request against that snapshot.
 3. If allowed, a second Lua script appends the RESERVED attempt, bumps the
    version and logs the decision, *only if the version is still the one that
@@ -31,6 +32,7 @@ per-customer keys carry the number key as a hash tag so they share a slot:
 Relation to SQL: SQL (``SqlLedger``) is the system of record; this ledger is hot,
 recoverable state for deployments with several dialer processes or hosts.
 ``replay_journal`` copies the journal into a SQL ledger (idempotent per attempt
+id; the decisions log too, idempotent per customer, decision time and attempt
 id), and ``load_history`` seeds a customer's Redis history from SQL after a
 Redis loss. The ``Pattempt:`` keys and ``P{...}`` keys are not cluster-safe
 together in one script (the attempt key lives in another slot): run one Redis

@@ -3,9 +3,10 @@
 SQLite (embedded default) and PostgreSQL (production) share the code; only the
 per-customer serialization differs:
 
-* PostgreSQL: each check-and-reserve runs in one transaction that first makes
-  sure the customer's row exists (``INSERT ... ON CONFLICT DO NOTHING`` on
-  ``compliance_customers``), then locks it with ``SELECT ... FOR UPDATE``.
+* PostgreSQL: each check-and-reserve runs in one transaction that locks the
+  customer's row of ``compliance_customers`` with ``SELECT ... FOR UPDATE``
+  (a new customer's row is inserted first, ``INSERT ... ON CONFLICT DO
+  NOTHING RETURNING``: see ``_lock_customer``).
   Every other transaction touching the same customer (reserve, resolve,
   refusal) waits on that row lock, so the history read, the evaluation and the
   append happen as one step per customer, while different customers proceed in
@@ -18,6 +19,13 @@ per-customer serialization differs:
 
 The evaluation itself is the pure engine (``compliance.ledger.decide``); the
 ledger only supplies the history and stores the result and the decision log.
+
+Hot path, per decision: the history read is bounded (attempts from
+``compliance.engine.history_horizon`` on, every refusal); on PostgreSQL the
+RESERVED attempt and its decision log row go in one statement; on SQLite the
+transaction talks to the aiosqlite driver connection directly (one thread hop
+per statement instead of about four through the SQLAlchemy adapter), with the
+same statements and the same column conversions as SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -164,6 +172,29 @@ _SQLITE_INSERT_DECISION = (
 )
 
 
+_PG_SQL_LOCK = "SELECT number_key FROM compliance_customers WHERE number_key = $1 FOR UPDATE"
+_PG_SQL_ENSURE = (
+    "INSERT INTO compliance_customers (number_key) VALUES ($1)"
+    " ON CONFLICT DO NOTHING RETURNING number_key"
+)
+_PG_SQL_LOAD_RECENT = (
+    "SELECT at, kind, campaign, product, outcome, attempt_id FROM compliance_contact_events"
+    " WHERE number_key = $1 AND (at >= $2 OR kind = 'refusal')"
+)
+_PG_SQL_LOG = (
+    "INSERT INTO compliance_decisions (number_key, at, decided_at, campaign, product,"
+    " attempt_id, allowed, reserved, codes, reasons, retry_at, policy_version)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+)
+# The attempt reuses the decision's parameters: key $1, at $2, recorded_at $3 (the
+# decision time), campaign $4, product $5, attempt id $6.
+_PG_SQL_RESERVE_AND_LOG = (
+    "WITH new_attempt AS (INSERT INTO compliance_contact_events"
+    " (number_key, at, kind, campaign, product, outcome, attempt_id, recorded_at)"
+    " VALUES ($1, $2, $13, $4, $5, $14, $6, $3)) " + _PG_SQL_LOG
+)
+
+
 def _identity(value: Any) -> Any:
     return value
 
@@ -178,6 +209,7 @@ class SqlLedger:
         self._postgres = engine.dialect.name == "postgresql"
         self._local_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         self._reader = reader(engine)
+        self._asyncpg = self._postgres and engine.dialect.driver == "asyncpg"
         if self._local_lock is not None:
             # Exactly the conversions SQLAlchemy applies to these columns on this dialect,
             # for the SQLite decision path that talks to the driver directly.
@@ -222,8 +254,11 @@ class SqlLedger:
 
     async def check(self, request: CallRequest, lists: ListStatus) -> Decision:
         key = try_number_key(request.number, self._policy.numbers)
-        if self._local_lock is not None and key is not None:
-            return await self._sqlite_decide(request, key, lists, "")
+        if key is not None:
+            if self._local_lock is not None:
+                return await self._sqlite_decide(request, key, lists, "")
+            if self._asyncpg:
+                return await self._pg_decide(request, key, lists, "")
         async with self._write() as conn:
             history = await self._load_recent(conn, key, request.at) if key else []
             decision = decide(self._policy, request, history, lists)
@@ -236,8 +271,11 @@ class SqlLedger:
         if not attempt_id:
             raise ValueError("check_and_reserve needs a non-empty attempt_id")
         key = try_number_key(request.number, self._policy.numbers)
-        if self._local_lock is not None and key is not None:
-            return await self._sqlite_decide(request, key, lists, attempt_id)
+        if key is not None:
+            if self._local_lock is not None:
+                return await self._sqlite_decide(request, key, lists, attempt_id)
+            if self._asyncpg:
+                return await self._pg_decide(request, key, lists, attempt_id)
         async with self._write() as conn:
             if key is None:
                 # No customer to lock: the engine refuses an invalid number by itself.
@@ -357,6 +395,74 @@ class SqlLedger:
             finally:
                 if not done:
                     await db.execute("ROLLBACK")
+        return decision
+
+    async def _pg_decide(
+        self, request: CallRequest, key: str, lists: ListStatus, attempt_id: str
+    ) -> Decision:
+        """Check (and with ``attempt_id`` reserve) on PostgreSQL, on the asyncpg connection.
+
+        Same transaction as the generic path: lock the customer's row (``FOR
+        UPDATE``, inserting it when new), bounded history read, engine, attempt
+        and decision log in one statement, COMMIT. asyncpg prepares and caches
+        the statements; no SQLAlchemy layer per statement.
+        """
+        async with self._engine.connect() as conn:
+            db: Any = (await conn.get_raw_connection()).driver_connection
+            async with db.transaction():
+                if await db.fetchval(_PG_SQL_LOCK, key) is None:
+                    # See _lock_customer: an inserted row is ours; else someone else's
+                    # insert won (we waited for it), then lock it.
+                    if await db.fetchval(_PG_SQL_ENSURE, key) is None:
+                        await db.fetchval(_PG_SQL_LOCK, key)
+                rows = await db.fetch(
+                    _PG_SQL_LOAD_RECENT, key, history_horizon(self._policy, request.at)
+                )
+                history = [
+                    ContactEvent(
+                        at=r[0],
+                        kind=_KINDS[r[1]],
+                        campaign=r[2],
+                        product=r[3],
+                        outcome=_OUTCOMES[r[4]],
+                        attempt_id=r[5] or "",
+                    )
+                    for r in rows
+                ]
+                decision = decide(self._policy, request, history, lists)
+                reserve = bool(attempt_id) and decision.allowed
+                now = utcnow()
+                log = (
+                    key,
+                    request.at,
+                    now,
+                    request.campaign,
+                    request.product,
+                    attempt_id,
+                    decision.allowed,
+                    reserve,
+                    ",".join(c.value for c in decision.codes),
+                    reasons_to_json(decision.reasons) if decision.reasons else "[]",
+                    decision.retry_at,
+                    decision.policy_version,
+                )
+                if not reserve:
+                    await db.execute(_PG_SQL_LOG, *log)
+                    return decision
+                try:
+                    await db.execute(
+                        _PG_SQL_RESERVE_AND_LOG,
+                        *log,
+                        ContactKind.ATTEMPT.value,
+                        AttemptOutcome.RESERVED.value,
+                    )
+                except Exception as exc:
+                    # asyncpg's UniqueViolationError, by SQLSTATE: no asyncpg import needed.
+                    if getattr(exc, "sqlstate", None) == "23505":
+                        raise DuplicateAttempt(
+                            f"attempt id {attempt_id!r} was already reserved"
+                        ) from exc
+                    raise
         return decision
 
     async def resolve(self, attempt_id: str, outcome: AttemptOutcome) -> None:

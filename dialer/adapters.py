@@ -164,6 +164,10 @@ class GateAdapter:
                 is_callback=is_callback,
                 dialled_number=dialled_number,
                 attempt_id=attempt_id,
+                # The runner already holds the lead: passing its segment and assignment
+                # time spares the gate a lead lookup on every call.
+                segment=segment,
+                assigned_at=assigned_at,
             )
         except IO_ERRORS as exc:
             raise GateUnavailable(f"{type(exc).__name__}: {exc}") from exc

@@ -44,7 +44,7 @@ class RedisSettings:
 
 @dataclass(frozen=True, slots=True)
 class DialerSection:
-    customer_endpoint: str = "PJSIP/{number}@trunk"
+    customer_endpoint: str = "PJSIP/{number}@carrier"  # the trunk in asterisk_conf/pjsip.conf
     agent_endpoint: str = "PJSIP/{agent}"
     connect_limit: float = 2.0
     wrapup_limit: float = 60.0

@@ -416,7 +416,17 @@ class PredictivePacer:
         reserve: float = 1.5,
         gain: float = 1.0,
         integral_seconds: float = 600.0,
+        borrow_seconds: float = 0.0,
+        up_seconds: float | None = None,
+        floor: float = 0.002,
+        talk_samples_per_agent: float = 2.0,
+        ready_answers: int = 21,
     ) -> None:
+        self.ready_answers = ready_answers
+        self.talk_samples_per_agent = talk_samples_per_agent
+        self.up_seconds = up_seconds
+        self.floor = floor
+        self.borrow_seconds = borrow_seconds
         self.target_abandon = target_abandon
         self.max_lines_per_agent = max_lines_per_agent
         self.reserve = reserve
@@ -445,6 +455,7 @@ class PredictivePacer:
         self._dial_rate = 0.0
         self._min_talk_samples = self.MIN_TALK_SAMPLES
         self._future_share: list[float] = []
+        self._agents = 0
 
     # ------------------------------------------------------------ learning
 
@@ -480,13 +491,16 @@ class PredictivePacer:
         if dt > 0.0:
             self._dial_rate *= 0.5 ** (dt / self.RATE_HALF_LIFE)
         slack = min(self.window.slack(self.target_abandon), self.day.slack(self.target_abandon))
-        if slack < 0.0 or not self._model_ready(snapshot.agents_logged_in):
+        if slack < -self._borrow() or not self._model_ready(snapshot.agents_logged_in):
             self._count_placed(progressive)
             return progressive
         # The first talks to end are the short ones: trust the talk-time
         # distribution only once about two calls per agent have ended.
-        self._min_talk_samples = max(self.MIN_TALK_SAMPLES, 2 * snapshot.agents_logged_in)
+        self._min_talk_samples = max(
+            self.MIN_TALK_SAMPLES, round(self.talk_samples_per_agent * snapshot.agents_logged_in)
+        )
         self._maybe_refresh(snapshot.now)
+        self._agents = snapshot.agents_logged_in
         threshold = self._threshold(slack, dt)
         extra = self._predictive_calls(snapshot, threshold)
         n = max(progressive, extra)
@@ -498,13 +512,24 @@ class PredictivePacer:
         self._count_placed(n)
         return n
 
+    def _borrow(self) -> float:
+        """Abandons the controller may be over the target by before dialling progressively.
+
+        The whole run's rate is what counts: one early abandon of a young
+        campaign is repaid by the answers of the next minutes, so it must not
+        drop a small team to progressive dialling (hours of idle agents at a
+        low answer rate).
+        """
+        flow = self.target_abandon * self._answer_flow.rate * self.borrow_seconds
+        return min(flow, 0.5 * self.target_abandon * self.window.answered)
+
     def _count_placed(self, n: int) -> None:
         self._dial_rate += n * math.log(2.0) / self.RATE_HALF_LIFE
 
     def _model_ready(self, agents: int) -> bool:
         # A bigger team overdials more calls at once on the first estimates:
         # let it see more answers first (a small one would wait too long).
-        needed = max(self.MIN_ANSWERED_SAMPLES, min(agents, 3 * self.MIN_ANSWERED_SAMPLES))
+        needed = max(self.MIN_ANSWERED_SAMPLES, min(agents, self.ready_answers))
         return self.ring_answered.samples >= needed
 
     def _threshold(self, slack: float, dt: float) -> float:
@@ -529,8 +554,11 @@ class PredictivePacer:
             # No faster than the slack regrows: a small team earns one abandon
             # in a quarter of an hour, and one burst must not freeze it for hours.
             regrow = 3.0 / max(self.target_abandon * self._answer_flow.rate, 1e-6)
-            c.integral += error * dt / max(self.integral_seconds, regrow)
-        c.integral = max(math.log(0.002), min(math.log(0.9), c.integral))
+            pace = max(self.integral_seconds, regrow)
+            if error > 0.0 and self.up_seconds is not None and self._agents > self.SMALL_TEAM:
+                pace = self.up_seconds
+            c.integral += error * dt / pace
+        c.integral = max(math.log(self.floor), min(math.log(0.9), c.integral))
         return min(0.95, math.exp(c.integral + self.gain * error))
 
     def _answer_probability(self) -> float:

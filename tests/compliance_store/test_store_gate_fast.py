@@ -31,21 +31,27 @@ SPEC = {"name": "c1", "script": "Hello", "products": ["loan", "card"], "caller_i
 LEADS = "number,segment,product,assigned_at\n13800138000,default,card,2026-10-20T09:00\n"
 
 
-@pytest.fixture(params=["sql", "redis"])
-def ledger_redis(request: pytest.FixtureRequest) -> tuple[str | None, str]:
-    """(redis URL or None, key prefix): the SQL ledger, or the Redis ledger and list mirror."""
+@pytest.fixture(params=["sqlite", "postgres", "redis"])
+def target(request: pytest.FixtureRequest, sqlite_url: str) -> tuple[str, str | None, str | None]:
+    """(database URL, schema, Redis URL or None): SQLite, PostgreSQL, or SQLite + Redis."""
+    if request.param == "postgres":
+        pg: Any = request.getfixturevalue("pg_target")
+        return pg.url, pg.schema, None
     if request.param == "redis":
-        target: Any = request.getfixturevalue("redis_target")
-        return target.url, target.prefix
-    return None, "dialer:"
+        redis: Any = request.getfixturevalue("redis_target")
+        return sqlite_url, None, f"{redis.url}#{redis.prefix}"
+    return sqlite_url, None, None
 
 
 @pytest.fixture
 async def stores(
-    ledger_redis: tuple[str | None, str], sqlite_url: str, policy: Policy
+    target: tuple[str, str | None, str | None], policy: Policy
 ) -> AsyncIterator[ComplianceStores]:
-    redis_url, prefix = ledger_redis
-    opened = await open_compliance(sqlite_url, policy, redis_url=redis_url, redis_prefix=prefix)
+    db_url, schema, redis = target
+    redis_url, _, prefix = (redis or "").partition("#")
+    opened = await open_compliance(
+        db_url, policy, schema=schema, redis_url=redis_url or None, redis_prefix=prefix or "dialer:"
+    )
     await opened.campaigns.create(parse_campaign_spec(SPEC))
     await opened.leads.import_text(LEADS, "leads.csv", "c1", tz=SHANGHAI)
     yield opened
