@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 
-from dialer.pacing import make_pacer
+from dialer.pacing import DialResult, Pacer, PacingSnapshot, TalkResult, make_pacer
 from dialer.pacing_sim import CampaignConfig, SimResult, simulate
 
 TARGET = 0.03
@@ -59,6 +59,33 @@ def run_one(config: CampaignConfig, name: str, params: dict[str, float]) -> SimR
     return simulate(config, make_pacer(name, **params))
 
 
+class TimedPacer:
+    """Measures the wall time of each ``calls_to_place`` of the pacer it wraps."""
+
+    def __init__(self, inner: Pacer) -> None:
+        self.inner = inner
+        self.calls = 0
+        self.seconds = 0.0
+        self.worst = 0.0
+        self.largest_team = 0
+
+    def calls_to_place(self, snapshot: PacingSnapshot) -> int:
+        started = time.perf_counter()
+        n = self.inner.calls_to_place(snapshot)
+        spent = time.perf_counter() - started
+        self.calls += 1
+        self.seconds += spent
+        self.worst = max(self.worst, spent)
+        self.largest_team = max(self.largest_team, snapshot.agents_logged_in)
+        return n
+
+    def on_dial(self, result: DialResult) -> None:
+        self.inner.on_dial(result)
+
+    def on_talk(self, result: TalkResult) -> None:
+        self.inner.on_talk(result)
+
+
 def best_ratio(config: CampaignConfig) -> tuple[float, SimResult]:
     """Highest-occupancy fixed ratio with abandon <= target: bracket, then bisect."""
     tried: dict[float, SimResult] = {}
@@ -91,6 +118,8 @@ class Row:
     ratio: SimResult
     predictive: SimResult
     predictive_seconds: float
+    decision_seconds: float
+    worst_decision: float
 
 
 def evaluate(job: tuple[Case, int, float]) -> Row:
@@ -101,8 +130,12 @@ def evaluate(job: tuple[Case, int, float]) -> Row:
     progressive = run_one(config, "progressive", {})
     lines, ratio = best_ratio(config)
     started = time.process_time()
-    predictive = run_one(replace(config), "predictive", {"target_abandon": TARGET})
-    return Row(case, seed, progressive, lines, ratio, predictive, time.process_time() - started)
+    timed = TimedPacer(make_pacer("predictive", target_abandon=TARGET))
+    predictive = simulate(replace(config), timed)
+    return Row(
+        case, seed, progressive, lines, ratio, predictive, time.process_time() - started,
+        timed.seconds / max(timed.calls, 1), timed.worst,
+    )  # fmt: skip
 
 
 def table(rows: list[Row], seeds: int) -> Iterator[str]:
@@ -133,19 +166,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="1 h runs, 1 seed")
     parser.add_argument("--hours", type=float, help="simulated hours per run")
     parser.add_argument("--seeds", type=int, help="seeds per campaign")
+    parser.add_argument("--first-seed", type=int, default=1, help="first seed (default 1)")
+    parser.add_argument("--only", help="run only the campaigns whose name contains this text")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     args = parser.parse_args(argv)
     hours = args.hours or (1.0 if args.quick else 3.0)
     seeds = args.seeds or (1 if args.quick else 3)
-    jobs = [(case, seed, hours) for case in cases(hours) for seed in range(1, seeds + 1)]
+    chosen = [case for case in cases(hours) if not args.only or args.only in case.name]
+    if not chosen:
+        parser.error(f"--only {args.only!r} matches no campaign")
+    first = args.first_seed
+    jobs = [(case, seed, hours) for case in chosen for seed in range(first, first + seeds)]
     started = time.monotonic()
     # Largest teams first so the two workers finish together.
     jobs.sort(key=lambda job: -max(count for _, count in job[0].agents))
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         rows = list(pool.map(evaluate, jobs))
-    order = {case.name: i for i, case in enumerate(cases(hours))}
+    order = {case.name: i for i, case in enumerate(chosen)}
     rows.sort(key=lambda row: (order[row.case.name], row.seed))
-    print(f"pacing benchmark: {hours:g} h simulated per run, {seeds} seed(s), target {TARGET:.0%},")
+    print(
+        f"pacing benchmark: {hours:g} h simulated per run, seeds {first}-{first + seeds - 1}, "
+        f"target {TARGET:.0%},"
+    )
     print("talk lognormal mean 100 s, wrap-up mean 15 s, ring timeout 25 s, connect limit 2 s\n")
     for line in table(rows, seeds):
         print(line)
@@ -153,9 +195,18 @@ def main(argv: list[str] | None = None) -> int:
     cpu = sum(row.predictive_seconds for row in rows)
     simulated = hours * len(rows)
     print(
-        f"\n{passed}/{len(order)} campaigns pass; predictive pacer CPU {cpu:.1f} s for "
+        f"\n{passed}/{len(order)} campaigns pass; predictive simulations CPU {cpu:.1f} s for "
         f"{simulated:g} simulated hours; wall time {time.monotonic() - started:.0f} s"
     )
+    for label in ("small", "medium", "large"):
+        group = [row for row in rows if row.case.name.startswith(label)]
+        if group:
+            mean = statistics.mean(row.decision_seconds for row in group)
+            worst = max(row.worst_decision for row in group)
+            print(
+                f"predictive calls_to_place, {label} teams: mean {1e6 * mean:.0f} us, "
+                f"worst {1e3 * worst:.2f} ms (wall clock, shared machine)"
+            )
     return 0 if passed == len(order) else 1
 
 

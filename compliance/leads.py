@@ -3,7 +3,9 @@
 CSV columns (header required, any order): ``number`` (required), ``name``,
 ``segment``, ``product``, ``assigned_at`` (ISO 8601; a time without offset is
 in the policy time zone; empty: the import time), ``dialled_number`` (the number
-the customer called us on, for callbacks). Unknown columns are refused.
+the customer called us on: the lead came from their own call, so every call to it
+is a return / care call presenting that number, rule A.5 / art. 35; see
+``dialer.runner.presented_caller_id``). Unknown columns are refused.
 
 Import is all or nothing: every bad row is reported by line and field in one
 ``ImportFailed`` and nothing is written. Rows with the same number key (in the
@@ -16,7 +18,9 @@ The dialer takes work with ``due_leads(campaign, now, limit)``, which claims
 leads atomically (status -> in_progress) so two dialer processes never get the
 same lead: PostgreSQL ``SELECT ... FOR UPDATE SKIP LOCKED`` then ``UPDATE`` in one
 transaction; SQLite one ``UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING``
-(under ``BEGIN IMMEDIATE``). It reports back with ``update_lead``.
+(under ``BEGIN IMMEDIATE``). It reports back with ``update_lead``. At start-up a
+dialer hands back the claims it still holds with ``release_stale(..., claimer=its
+own name)``; other dialer processes' claims on the campaign are left alone.
 """
 
 from __future__ import annotations
@@ -465,18 +469,31 @@ class LeadStore:
         return _lead_from_row(row)
 
     async def release_stale(
-        self, campaign: str, older_than: timedelta, now: datetime | None = None
+        self,
+        campaign: str,
+        older_than: timedelta,
+        now: datetime | None = None,
+        *,
+        claimer: str | None = None,
     ) -> int:
-        """Give back leads claimed longer than ``older_than`` ago (a dialer died holding them)."""
+        """Give back leads claimed longer than ``older_than`` ago (a dialer died holding them).
+
+        ``claimer``: only the leads that claimer holds (a restarting dialer hands back
+        its own claims and leaves those of the other dialer processes on the campaign);
+        None: every claimer's (only safe when no dialer of the campaign is running).
+        """
         when = now or utcnow()
+        stale = (
+            (leads_table.c.campaign == campaign)
+            & (leads_table.c.status == LeadStatus.IN_PROGRESS.value)
+            & (leads_table.c.claimed_at < when - older_than)
+        )
+        if claimer is not None:
+            stale = stale & (leads_table.c.claimed_by == claimer)
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 update(leads_table)
-                .where(
-                    (leads_table.c.campaign == campaign)
-                    & (leads_table.c.status == LeadStatus.IN_PROGRESS.value)
-                    & (leads_table.c.claimed_at < when - older_than)
-                )
+                .where(stale)
                 .values(
                     status=LeadStatus.RETRY.value, claimed_by="", claimed_at=None, updated_at=when
                 )

@@ -114,6 +114,12 @@ class ContactLedger(Protocol):
     async def decisions(self, number: str) -> list[DecisionRecord]:
         """The decisions taken for the customer, oldest first."""
 
+    async def decisions_for_attempt(self, attempt_id: str) -> list[DecisionRecord]:
+        """The decisions logged with ``attempt_id``, oldest first ([] for "" or unknown)."""
+
+    async def history_for_attempt(self, attempt_id: str) -> list[ContactEvent]:
+        """The contact events carrying ``attempt_id``, oldest first ([] for "" or unknown)."""
+
     async def close(self) -> None: ...
 
 

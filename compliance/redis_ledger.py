@@ -25,6 +25,9 @@ per-customer keys carry the number key as a hash tag so they share a slot:
 ``P{<key>}:d``  LIST  decisions log (JSON), capped to the last ``decisions_kept``
 ``Pattempt:<id>`` STRING the number key of a reserved attempt (``resolve`` finds the
                       customer by it; expires after ``attempt_ttl_s``)
+``Pdecided:<id>`` STRING the number key a decision with that attempt id was logged under
+                      (refused attempts too; ``decisions_for_attempt`` finds the
+                      customer by it; expires after ``attempt_ttl_s``)
 ``Pjournal``    STREAM every reservation, resolution, refusal and decision, in
                       order (trimmed to about ``journal_maxlen``): the feed that
                       copies the hot state into the SQL system of record.
@@ -178,10 +181,18 @@ end
 return 1
 """
 
-# KEYS: d, journal; ARGV: decision, decisions kept, journal maxlen, number key
+# KEYS: d, journal, decided; ARGV: decision, decisions kept, journal maxlen, number key,
+#       attempt id ('' = none: KEYS[3] is not written), attempt ttl (0 = none)
 _LOG = """
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
+if ARGV[5] ~= '' then
+  if tonumber(ARGV[6]) > 0 then
+    redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[6])
+  else
+    redis.call('SET', KEYS[3], ARGV[4])
+  end
+end
 if tonumber(ARGV[3]) > 0 then
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 't', 'decision', 'k', ARGV[4],
              'd', ARGV[1])
@@ -486,6 +497,9 @@ class RedisLedger:
     def _attempt_key(self, attempt_id: str) -> str:
         return f"{self._prefix}attempt:{attempt_id}"
 
+    def _decided_key(self, attempt_id: str) -> str:
+        return f"{self._prefix}decided:{attempt_id}"
+
     @property
     def journal_key(self) -> str:
         return f"{self._prefix}journal"
@@ -668,12 +682,14 @@ class RedisLedger:
         d = self._ckeys(key)[3]
         await self._batcher.call(
             self._logscript,
-            [d, self.journal_key],
+            [d, self.journal_key, self._decided_key(attempt_id)],
             [
                 _encode_decision(key, request, attempt_id, decision, False),
                 self._kept_arg,
                 self._maxlen_arg,
                 key,
+                attempt_id,
+                self._ttl_arg,
             ],
         )
 
@@ -688,6 +704,39 @@ class RedisLedger:
         key = try_number_key(number, self._policy.numbers) or invalid_key(number)
         raw = await self._r.lrange(self._ckeys(key)[3], 0, -1)
         return [_decode_decision(x) for x in raw]
+
+    async def _attempt_customer(self, attempt_id: str) -> str | None:
+        """The number key an attempt id was reserved or decided under (None: unknown/expired)."""
+        if not attempt_id:
+            return None
+        for raw in await self._r.mget(
+            [self._attempt_key(attempt_id), self._decided_key(attempt_id)]
+        ):
+            if raw is not None:
+                return _b2s(raw)
+        return None
+
+    async def decisions_for_attempt(self, attempt_id: str) -> list[DecisionRecord]:
+        """Decisions logged with ``attempt_id``, oldest first.
+
+        Found through the customer the attempt was reserved or decided under; like
+        ``decisions``, only the customer's last ``decisions_kept`` decisions are held.
+        """
+        key = await self._attempt_customer(attempt_id)
+        if key is None:
+            return []
+        raw = await self._r.lrange(self._ckeys(key)[3], 0, -1)
+        return [r for r in map(_decode_decision, raw) if r.attempt_id == attempt_id]
+
+    async def history_for_attempt(self, attempt_id: str) -> list[ContactEvent]:
+        """The events carrying ``attempt_id`` (its attempt, a refusal recorded on it)."""
+        key = await self._attempt_customer(attempt_id)
+        if key is None:
+            return []
+        _, history, _ = await self._snapshot(key)
+        found = [e for e in history if e.attempt_id == attempt_id]
+        found.sort(key=lambda e: e.at)
+        return found
 
     async def load_history(self, number: str, events: Sequence[ContactEvent]) -> None:
         """Seed a customer's Redis history (e.g. from SQL after a Redis loss); replaces it."""

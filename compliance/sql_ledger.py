@@ -42,6 +42,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from compliance.database import UtcDateTime
 from compliance.engine import history_horizon
 from compliance.ledger import (
     DecisionRecord,
@@ -66,31 +67,23 @@ from compliance.model import (
     ListStatus,
 )
 from compliance.policy import Policy
-from compliance.tables import UtcDateTime, contact_events, customers, decisions, open_engine, reader
+from compliance.tables import contact_events, customers, decisions, open_engine, reader
 
 # Built once: the hot path only binds parameters (no statement construction per call).
-_LOAD = (
-    select(
-        contact_events.c.at,
-        contact_events.c.kind,
-        contact_events.c.campaign,
-        contact_events.c.product,
-        contact_events.c.outcome,
-        contact_events.c.attempt_id,
-    )
-    .where(contact_events.c.number_key == bindparam("key"))
-    .order_by(contact_events.c.at, contact_events.c.id)
-)
-# The decision path reads only what the engine can use: attempts from the policy's
-# history horizon on (``compliance.engine.history_horizon``) and every refusal.
-_LOAD_RECENT = select(
+_LOAD_COLUMNS = select(
     contact_events.c.at,
     contact_events.c.kind,
     contact_events.c.campaign,
     contact_events.c.product,
     contact_events.c.outcome,
     contact_events.c.attempt_id,
-).where(
+)
+_LOAD = _LOAD_COLUMNS.where(contact_events.c.number_key == bindparam("key")).order_by(
+    contact_events.c.at, contact_events.c.id
+)
+# The decision path reads only what the engine can use: attempts from the policy's
+# history horizon on (``compliance.engine.history_horizon``) and every refusal.
+_LOAD_RECENT = _LOAD_COLUMNS.where(
     (contact_events.c.number_key == bindparam("key"))
     & (
         (contact_events.c.at >= bindparam("horizon", type_=UtcDateTime))
@@ -339,17 +332,7 @@ class SqlLedger:
                     _SQLITE_LOAD_RECENT,
                     (key, self._dt_in(history_horizon(self._policy, request.at))),
                 )
-                history = [
-                    ContactEvent(
-                        at=self._dt_out(r[0]),
-                        kind=_KINDS[r[1]],
-                        campaign=r[2],
-                        product=r[3],
-                        outcome=_OUTCOMES[r[4]],
-                        attempt_id=r[5] or "",
-                    )
-                    for r in rows
-                ]
+                history = [_event(r, self._dt_out(r[0])) for r in rows]
                 decision = decide(self._policy, request, history, lists)
                 at = self._dt_in(request.at)
                 now = self._dt_in(utcnow())
@@ -375,19 +358,15 @@ class SqlLedger:
                         ) from exc
                 await db.execute(
                     _SQLITE_INSERT_DECISION,
-                    (
+                    _decision_row(
                         key,
                         at,
                         now,
-                        request.campaign,
-                        request.product,
+                        request,
                         attempt_id,
-                        decision.allowed,
+                        decision,
                         reserve,
-                        ",".join(c.value for c in decision.codes),
-                        reasons_to_json(decision.reasons) if decision.reasons else "[]",
                         self._dt_in(decision.retry_at),
-                        decision.policy_version,
                     ),
                 )
                 await db.execute("COMMIT")
@@ -418,33 +397,12 @@ class SqlLedger:
                 rows = await db.fetch(
                     _PG_SQL_LOAD_RECENT, key, history_horizon(self._policy, request.at)
                 )
-                history = [
-                    ContactEvent(
-                        at=r[0],
-                        kind=_KINDS[r[1]],
-                        campaign=r[2],
-                        product=r[3],
-                        outcome=_OUTCOMES[r[4]],
-                        attempt_id=r[5] or "",
-                    )
-                    for r in rows
-                ]
+                history = [_event(r, r[0]) for r in rows]
                 decision = decide(self._policy, request, history, lists)
                 reserve = bool(attempt_id) and decision.allowed
                 now = utcnow()
-                log = (
-                    key,
-                    request.at,
-                    now,
-                    request.campaign,
-                    request.product,
-                    attempt_id,
-                    decision.allowed,
-                    reserve,
-                    ",".join(c.value for c in decision.codes),
-                    reasons_to_json(decision.reasons) if decision.reasons else "[]",
-                    decision.retry_at,
-                    decision.policy_version,
+                log = _decision_row(
+                    key, request.at, now, request, attempt_id, decision, reserve, decision.retry_at
                 )
                 if not reserve:
                     await db.execute(_PG_SQL_LOG, *log)
@@ -602,22 +560,31 @@ class SqlLedger:
             rows = await conn.execute(
                 select(decisions).where(decisions.c.number_key == key).order_by(decisions.c.id)
             )
-            return [
-                DecisionRecord(
-                    number_key=r.number_key,
-                    at=r.at,
-                    decided_at=r.decided_at,
-                    campaign=r.campaign,
-                    product=r.product,
-                    attempt_id=r.attempt_id,
-                    allowed=r.allowed,
-                    reserved=r.reserved,
-                    reasons=reasons_from_json(r.reasons),
-                    retry_at=r.retry_at,
-                    policy_version=r.policy_version,
-                )
-                for r in rows
-            ]
+            return [_decision_record(r) for r in rows]
+
+    async def decisions_for_attempt(self, attempt_id: str) -> list[DecisionRecord]:
+        if not attempt_id:
+            return []
+        async with self._reader.connect() as conn:
+            rows = await conn.execute(
+                select(decisions)
+                .where(decisions.c.attempt_id == attempt_id)
+                .order_by(decisions.c.id)
+            )
+            return [_decision_record(r) for r in rows]
+
+    async def history_for_attempt(self, attempt_id: str) -> list[ContactEvent]:
+        if not attempt_id:
+            return []
+        async with self._reader.connect() as conn:
+            rows = await conn.execute(
+                _LOAD_COLUMNS.where(
+                    # Naming every kind lets the (kind, attempt_id) unique index serve.
+                    contact_events.c.kind.in_([k.value for k in ContactKind])
+                    & (contact_events.c.attempt_id == attempt_id)
+                ).order_by(contact_events.c.at, contact_events.c.id)
+            )
+            return [_event(r, r[0]) for r in rows]
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -648,31 +615,11 @@ class SqlLedger:
         rows = await conn.execute(
             _LOAD_RECENT, {"key": key, "horizon": history_horizon(self._policy, at)}
         )
-        return [
-            ContactEvent(
-                at=r[0],
-                kind=_KINDS[r[1]],
-                campaign=r[2],
-                product=r[3],
-                outcome=_OUTCOMES[r[4]],
-                attempt_id=r[5] or "",
-            )
-            for r in rows
-        ]
+        return [_event(r, r[0]) for r in rows]
 
     async def _load(self, conn: AsyncConnection, key: str) -> list[ContactEvent]:
         rows = await conn.execute(_LOAD, {"key": key})
-        return [
-            ContactEvent(
-                at=r.at,
-                kind=ContactKind(r.kind),
-                campaign=r.campaign,
-                product=r.product,
-                outcome=AttemptOutcome(r.outcome),
-                attempt_id=r.attempt_id or "",
-            )
-            for r in rows
-        ]
+        return [_event(r, r[0]) for r in rows]
 
     async def _log(
         self,
@@ -705,3 +652,62 @@ class SqlLedger:
             "retry_at": decision.retry_at,
             "policy_version": decision.policy_version,
         }
+
+
+def _event(r: Sequence[Any], at: datetime) -> ContactEvent:
+    """A history row (at, kind, campaign, product, outcome, attempt id) as an event."""
+    return ContactEvent(
+        at=at,
+        kind=_KINDS[r[1]],
+        campaign=r[2],
+        product=r[3],
+        outcome=_OUTCOMES[r[4]],
+        attempt_id=r[5] or "",
+    )
+
+
+def _decision_record(r: Any) -> DecisionRecord:
+    return DecisionRecord(
+        number_key=r.number_key,
+        at=r.at,
+        decided_at=r.decided_at,
+        campaign=r.campaign,
+        product=r.product,
+        attempt_id=r.attempt_id,
+        allowed=r.allowed,
+        reserved=r.reserved,
+        reasons=reasons_from_json(r.reasons),
+        retry_at=r.retry_at,
+        policy_version=r.policy_version,
+    )
+
+
+def _decision_row(
+    key: str,
+    at: Any,
+    decided_at: Any,
+    request: CallRequest,
+    attempt_id: str,
+    decision: Decision,
+    reserved: bool,
+    retry_at: Any,
+) -> tuple[Any, ...]:
+    """The decisions-log columns in table order, for the driver-level INSERTs.
+
+    ``at``, ``decided_at`` and ``retry_at`` come already in the driver's form (SQLite:
+    naive UTC text via ``_dt_in``; asyncpg: aware datetimes).
+    """
+    return (
+        key,
+        at,
+        decided_at,
+        request.campaign,
+        request.product,
+        attempt_id,
+        decision.allowed,
+        reserved,
+        ",".join(c.value for c in decision.codes),
+        reasons_to_json(decision.reasons) if decision.reasons else "[]",
+        retry_at,
+        decision.policy_version,
+    )

@@ -14,14 +14,11 @@ upgrade of a deferred transaction).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     Boolean,
     Column,
-    DateTime,
-    Dialect,
     ForeignKey,
     Index,
     Integer,
@@ -30,38 +27,12 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    event,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.types import TypeDecorator
 
-from compliance.database import is_sqlite, make_engine
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Aware datetimes only; stored in UTC, returned as aware UTC datetimes."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value.isoformat()} given; times must be aware")
-        value = value.astimezone(UTC)
-        if dialect.name == "sqlite":
-            # SQLite stores text; a fixed UTC rendering keeps ORDER BY and <= comparisons right.
-            return value.replace(tzinfo=None)
-        return value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
+# UtcDateTime is re-exported: compliance.gate (and older callers) import it from here.
+from compliance.database import UtcDateTime as UtcDateTime
+from compliance.database import is_sqlite, make_engine, sqlite_begin_immediate
 
 metadata = MetaData()
 
@@ -112,6 +83,8 @@ decisions = Table(
     Column("policy_version", String(64), nullable=False),
 )
 Index("ix_compliance_decisions_number", decisions.c.number_key, decisions.c.id)
+#: ``decisions_for_attempt`` (evidence bundles) and the Redis journal replay look up by attempt.
+ix_decisions_attempt = Index("ix_compliance_decisions_attempt", decisions.c.attempt_id)
 
 # --- do-not-call and special lists ----------------------------------------------------------
 
@@ -184,22 +157,6 @@ leads = Table(
 Index("ix_leads_due", leads.c.campaign, leads.c.status, leads.c.next_attempt_at)
 
 
-def _sqlite_begin_immediate(engine: AsyncEngine) -> None:
-    # pysqlite/aiosqlite otherwise emit a deferred BEGIN lazily before the first DML; take
-    # over transaction control so every transaction takes the write lock up front.
-    @event.listens_for(engine.sync_engine, "connect")
-    def _no_implicit_begin(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _begin_immediate(conn: Any) -> None:
-        # A pure read (``reader(engine)``) opens no transaction: each of its statements
-        # runs on its own (one statement is one consistent snapshot) and, in WAL mode,
-        # never waits for the writer, where BEGIN IMMEDIATE would queue behind it.
-        if not conn.get_execution_options().get(READ_ONLY_OPTION):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
 #: Execution option marking an engine (``reader``) whose transactions only read.
 READ_ONLY_OPTION = "compliance_read_only"
 
@@ -228,12 +185,15 @@ async def open_engine(
     if is_sqlite(url):
         _ensure_sqlite_dir(url)
         engine = make_engine(url, **kwargs)
-        _sqlite_begin_immediate(engine)
+        sqlite_begin_immediate(engine, READ_ONLY_OPTION)
     else:
         engine = make_engine(url, schema=schema, **kwargs)
     if create:
         async with engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
+            # create_all adds indexes only with a new table: a database made before
+            # this index existed gets it here.
+            await conn.run_sync(ix_decisions_attempt.create, checkfirst=True)
     return engine
 
 

@@ -215,7 +215,10 @@ def dial_lead(lead: Lead) -> DialLead:
         assigned_at=lead.assigned_at,
         dialled_number=lead.dialled_number,
         attempts=lead.attempts,
-        # A customer who called us first is called back from the number they dialled (A.5).
+        # A.5 / art. 35: every call to a lead that came from the customer's own call is a
+        # return or care call and presents the number they dialled; a lead status of
+        # callback_due without a dialled number follows our own call and does not
+        # (see dialer.runner.presented_caller_id).
         is_callback=lead.dialled_number is not None,
     )
 
@@ -275,10 +278,10 @@ class LeadAdapter:
         )
 
     async def release_claims(self, campaign: str, now: datetime) -> int:
-        # LeadStore.release_stale does not filter by claimer: with several dialer
-        # processes on one campaign, give each its own claimer and run this only
-        # when none of them is running.
-        return await self.store.release_stale(campaign, timedelta(0), now=now)
+        # Only this process's own claims (config ``dialer.claimer``): several dialer
+        # processes on one campaign each need their own claimer, and a restart of one
+        # must not hand back leads another is dialling right now.
+        return await self.store.release_stale(campaign, timedelta(0), now=now, claimer=self.claimer)
 
     async def refuse(self, lead: DialLead, reasons: Sequence[str], *, now: datetime) -> None:
         await self.store.update_lead(

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     Boolean,
     Column,
-    DateTime,
     Float,
     Index,
     Integer,
@@ -30,32 +29,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    TypeDecorator,
     func,
     select,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-
-class _UtcDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on SQLite (which stores naive text) and PostgreSQL."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the attempt log")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
+from compliance.database import UtcDateTime
 
 metadata = MetaData()
 
@@ -85,10 +64,10 @@ attempts_table = Table(
     Column("order_confirmed", Boolean, nullable=False, default=False),
     Column("note", Text, nullable=False, default=""),
     Column("try_no", Integer, nullable=False, default=1),
-    Column("connected_at", _UtcDateTime, nullable=True),
-    Column("ended_at", _UtcDateTime, nullable=True),
-    Column("created_at", _UtcDateTime, nullable=False),
-    Column("updated_at", _UtcDateTime, nullable=False),
+    Column("connected_at", UtcDateTime, nullable=True),
+    Column("ended_at", UtcDateTime, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
 )
 Index("ix_dialer_attempts_stage", attempts_table.c.stage)
 Index("ix_dialer_attempts_campaign", attempts_table.c.campaign)

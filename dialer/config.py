@@ -54,6 +54,9 @@ class DialerSection:
     abandon_context: str = "dialer-abandon"
     amd: bool = False
     inbound_policy: str = "pause"
+    # The name this process claims leads under. At start-up it hands back only the leads
+    # still claimed under this name: give every dialer process on a campaign its own,
+    # stable across restarts (e.g. the host name), never two running with the same one.
     claimer: str = "dialer"
     policy: str = ""
 

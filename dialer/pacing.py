@@ -406,6 +406,8 @@ class PredictivePacer:
     # as often as any (measured on the benchmark: better at every team size
     # than counting it all or none of it).
     TALK_CREDIT = 0.5
+    FUTURE_CREDIT = 1.0
+    EARLY_DIALS = 1000.0
 
     def __init__(
         self,
@@ -416,17 +418,11 @@ class PredictivePacer:
         reserve: float = 1.5,
         gain: float = 1.0,
         integral_seconds: float = 600.0,
-        borrow_seconds: float = 0.0,
-        up_seconds: float | None = None,
-        floor: float = 0.002,
-        talk_samples_per_agent: float = 2.0,
-        ready_answers: int = 21,
+        borrow_seconds: float = 900.0,
+        recover_seconds: float = 600.0,
     ) -> None:
-        self.ready_answers = ready_answers
-        self.talk_samples_per_agent = talk_samples_per_agent
-        self.up_seconds = up_seconds
-        self.floor = floor
         self.borrow_seconds = borrow_seconds
+        self.recover_seconds = recover_seconds
         self.target_abandon = target_abandon
         self.max_lines_per_agent = max_lines_per_agent
         self.reserve = reserve
@@ -496,9 +492,7 @@ class PredictivePacer:
             return progressive
         # The first talks to end are the short ones: trust the talk-time
         # distribution only once about two calls per agent have ended.
-        self._min_talk_samples = max(
-            self.MIN_TALK_SAMPLES, round(self.talk_samples_per_agent * snapshot.agents_logged_in)
-        )
+        self._min_talk_samples = max(self.MIN_TALK_SAMPLES, 2 * snapshot.agents_logged_in)
         self._maybe_refresh(snapshot.now)
         self._agents = snapshot.agents_logged_in
         threshold = self._threshold(slack, dt)
@@ -529,8 +523,15 @@ class PredictivePacer:
     def _model_ready(self, agents: int) -> bool:
         # A bigger team overdials more calls at once on the first estimates:
         # let it see more answers first (a small one would wait too long).
-        needed = max(self.MIN_ANSWERED_SAMPLES, min(agents, self.ready_answers))
-        return self.ring_answered.samples >= needed
+        needed = max(self.MIN_ANSWERED_SAMPLES, min(agents, 3 * self.MIN_ANSWERED_SAMPLES))
+        answered = self.ring_answered.samples
+        if answered >= needed:
+            return True
+        # At a low answer rate those answers take many dials, and progressive
+        # dialling idles most agents meanwhile; the dials already tell the
+        # answer rate well enough (its upper error is planned for).
+        dials = answered + self.ring_failed.samples
+        return answered >= self.MIN_ANSWERED_SAMPLES and dials >= self.EARLY_DIALS * needed
 
     def _threshold(self, slack: float, dt: float) -> float:
         """PI control of the per-call abandon threshold on the measured slack.
@@ -555,10 +556,14 @@ class PredictivePacer:
             # in a quarter of an hour, and one burst must not freeze it for hours.
             regrow = 3.0 / max(self.target_abandon * self._answer_flow.rate, 1e-6)
             pace = max(self.integral_seconds, regrow)
-            if error > 0.0 and self.up_seconds is not None and self._agents > self.SMALL_TEAM:
-                pace = self.up_seconds
+            if error > 0.0 and self._agents > self.SMALL_TEAM:
+                # Once the slack is back above the reserve a bigger team
+                # climbs back within minutes: waiting for the slack to regrow
+                # kept a team of 15 at a tiny threshold for an hour after one
+                # burst (its answers repay an abandon in about ten minutes).
+                pace = self.recover_seconds
             c.integral += error * dt / pace
-        c.integral = max(math.log(self.floor), min(math.log(0.9), c.integral))
+        c.integral = max(math.log(0.002), min(math.log(0.9), c.integral))
         return min(0.95, math.exp(c.integral + self.gain * error))
 
     def _answer_probability(self) -> float:
@@ -694,7 +699,7 @@ class PredictivePacer:
         free = list(map(sum, zip(*free_rows, strict=True))) if free_rows else zeros
         dial = list(map(sum, zip(*dial_rows, strict=True))) if dial_rows else zeros
         waiting = float(snapshot.customers_waiting - snapshot.agents_ready)
-        future = self._dial_rate * self._p_answer
+        future = self._dial_rate * self._p_answer * self.FUTURE_CREDIT
         mean = [waiting + future * self._future_share[j] + dial[j] - free[j] for j in range(m)]
         var = [future * self._future_share[j] + dial[m + j] + free[m + j] for j in range(m)]
         return mean, var
@@ -725,7 +730,7 @@ class PredictivePacer:
         free_rows, dial_rows = self._rows(snapshot)
         m = self.QUANTILES
         p = self._p_answer
-        future = self._dial_rate * p
+        future = self._dial_rate * p * self.FUTURE_CREDIT
         base = snapshot.customers_waiting - snapshot.agents_ready
         answers: list[list[float]] = []
         free_cdf: list[list[float]] = []

@@ -206,6 +206,24 @@ class LiveFigures:
     halted: str | None
 
 
+def presented_caller_id(lead: DialLead, pool_caller_id: str) -> str:
+    """The caller ID a call to ``lead`` presents (rule A.5, policy art. 35).
+
+    Art. 35 (一): "根据客户来电线索开展回访、关怀等外呼活动时, 客户终端显示主叫号码应与客户
+    之前拨打我公司客服电话号码一致": a lead that came from the customer's own call
+    (``dialled_number``: the number they called us on) is only ever called back as a
+    return or care call, so every call to it, first try, retry or scheduled callback,
+    presents that number. A "callback" disposition on a lead we found ourselves (no
+    dialled number) follows *our* call, not theirs: it presents the campaign's pool
+    number, as every other call does. ``DialLead.is_callback`` carries exactly "this
+    call follows the customer's own call" (``dial_lead`` sets it from the dialled
+    number), which is what the gate checks the caller ID against.
+    """
+    if lead.is_callback and lead.dialled_number:
+        return lead.dialled_number
+    return pool_caller_id
+
+
 def new_attempt_id() -> str:
     return uuid.uuid4().hex[:20]
 
@@ -549,9 +567,7 @@ class Runner:
         attempt_id = new_attempt_id()
         channel_id = CUSTOMER_PREFIX + attempt_id
         wall = self.clock.wall()
-        caller_id = (
-            lead.dialled_number if lead.is_callback and lead.dialled_number else run.plan.caller_id
-        )
+        caller_id = presented_caller_id(lead, run.plan.caller_id)
         self._pending_leads[attempt_id] = lead
         try:
             await self.attempts.insert(
@@ -1369,16 +1385,7 @@ class Runner:
         for rec in await self.attempts.unfinished():
             count += 1
             wall = self.clock.wall()
-            lead = DialLead(
-                rec.lead_id,
-                rec.campaign,
-                rec.number,
-                rec.product,
-                "default",
-                None,
-                None,
-                rec.try_no - 1,
-            )
+            lead = _recovered_lead(rec)
             if rec.channel_id in ids:
                 await self._safe_hangup(rec.channel_id)
             if rec.stage == Stage.RESERVING:
@@ -1423,16 +1430,7 @@ class Runner:
             await self.attempts.update(
                 rec.attempt_id, wall, disposition="no_decision", note="recovered after restart"
             )
-            lead = DialLead(
-                rec.lead_id,
-                rec.campaign,
-                rec.number,
-                rec.product,
-                "default",
-                None,
-                None,
-                rec.try_no - 1,
-            )
+            lead = _recovered_lead(rec)
             await self.leads.finish(lead, ["disposition lost in a restart"], counted=True, now=wall)
             count += 1
         for name in self.campaigns:
@@ -1466,6 +1464,20 @@ class Runner:
             occupancy=run.pool.occupancy(self.clock.now()),
             halted=self.halted,
         )
+
+
+def _recovered_lead(rec: AttemptRecord) -> DialLead:
+    """The lead of an attempt-log row, for the start-up recovery (which only reports on it)."""
+    return DialLead(
+        rec.lead_id,
+        rec.campaign,
+        rec.number,
+        rec.product,
+        "default",
+        None,
+        None,
+        rec.try_no - 1,
+    )
 
 
 def _attempt_of(channel_id: str) -> str | None:

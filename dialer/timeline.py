@@ -5,10 +5,10 @@ attempt, with the times of its milestones) and the compliance ledger's contact
 history (the reservation and its resolved outcome). ``decisions(attempt_id)``
 is the compliance gate's decisions log for that attempt.
 
-The ledger answers decisions and history per customer number only, so the
-attempt log gives the number first; an attempt the dialer never logged (a
-manual call reserved through the FastAGI ``dialer-check``) therefore has no
-decisions here. Numbers are masked in every line (a bundle is read by people).
+Both ask the ledger by attempt id (``history_for_attempt``, ``decisions_for_attempt``),
+so an attempt the dialer never logged (a manual call reserved through the FastAGI
+``dialer-check``) still has its reservation and its decisions in the bundle.
+Numbers are masked in every line (a bundle is read by people).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 from compliance.ledger import ContactLedger, DecisionRecord, reason_to_dict
 from compliance.model import ContactKind
-from compliance.numbers import InvalidNumber, mask
+from compliance.numbers import mask
 from dialer.attempts import AttemptLog, AttemptRecord, Stage
 
 
@@ -125,18 +125,8 @@ class AttemptCallTimeline:
 
     async def timeline(self, attempt_id: str) -> Sequence[Mapping[str, Any]]:
         rec = await self.attempts.get(attempt_id)
-        if rec is None:
-            return ()
-        lines = attempt_lines(rec)
-        try:
-            history = await self.ledger.history(rec.number)
-        except InvalidNumber:
-            # A malformed number never enters the contact history (the gate refused it,
-            # which the decisions show); the attempt log lines are the whole story.
-            history = []
-        for event in history:
-            if event.attempt_id != attempt_id:
-                continue
+        lines = attempt_lines(rec) if rec is not None else []
+        for event in await self.ledger.history_for_attempt(attempt_id):
             name = "ledger_attempt" if event.kind is ContactKind.ATTEMPT else "ledger_refusal"
             lines.append(
                 _line(
@@ -150,15 +140,9 @@ class AttemptCallTimeline:
                 )
             )
         lines.sort(key=lambda line: line["at"])
-        return [{**line, "at": _iso(line["at"])} for line in lines]
+        return tuple({**line, "at": _iso(line["at"])} for line in lines)
 
     async def decisions(self, attempt_id: str) -> Sequence[Mapping[str, Any]]:
-        rec = await self.attempts.get(attempt_id)
-        if rec is None:
+        if not attempt_id:
             return ()
-        # No ledger query by attempt id: read the customer's decisions and keep this attempt's.
-        return [
-            decision_line(d)
-            for d in await self.ledger.decisions(rec.number)
-            if d.attempt_id == attempt_id
-        ]
+        return tuple(decision_line(d) for d in await self.ledger.decisions_for_attempt(attempt_id))

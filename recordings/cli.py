@@ -1,8 +1,12 @@
 """``dialer recordings|complaint|user|audit``: the command line of the recordings area.
 
 Every command takes ``--db URL`` (default ``$DIALER_DB_URL`` or SQLite
-``var/dialer.sqlite3``) and ``--store DIR`` (default ``$DIALER_RECORDINGS_DIR``
-or ``var/recordings``); ``DIALER_NUMBER_KEY`` must be set. The CLI acts as
+``var/dialer.sqlite3``), ``--store DIR`` (default ``$DIALER_RECORDINGS_DIR``
+or ``var/recordings``) and ``--policy FILE`` (default ``$DIALER_POLICY`` or the
+packaged policy: its numbering plan keys the numbers a complaint blacklists, so
+they match what the gate checks); ``DIALER_NUMBER_KEY`` must be set. With
+``$DIALER_REDIS_URL`` (and ``$DIALER_REDIS_PREFIX``, default ``dialer:``), as for
+``dialer dnc``, a complaint's blacklisting also reaches the Redis list mirror. The CLI acts as
 ``cli:<login>`` (``--actor`` to name the person); searches and exports need
 ``--reason`` and are audited like API calls. Numbers are printed masked.
 Exit codes follow ``dialer.cli``: 1 when ``verify`` finds problems.
@@ -14,6 +18,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -72,28 +77,48 @@ async def open_service(
     args: argparse.Namespace, *, blacklist: bool = False
 ) -> AsyncIterator[RecordingsService]:
     """Build the service from the CLI options and the environment; dispose it afterwards."""
+    from compliance.cli import policy_of
+    from compliance.policy import PolicyError
+
     try:
         config = RecordingsConfig.from_env(db_url=args.db, store_dir=args.store)
         keys = NumberKeys.from_env()
-    except (ConfigError, NumberKeyError) as exc:
+        # Read even when unused: a bad --policy is an error in every command, not only some.
+        policy = policy_of(args)
+    except (ConfigError, NumberKeyError, PolicyError) as exc:
         raise _user_error(str(exc)) from exc
     engine = await open_engine(config.db_url, schema=config.db_schema)
     list_engine = None
+    redis_client = None
     try:
         black = None
         if blacklist:
-            from compliance.lists import ListStore
+            from compliance.lists import ListStore, RedisListMirror
             from compliance.tables import open_engine as open_compliance_engine
             from recordings.blacklist import ListStoreBlacklist
 
             list_engine = await open_compliance_engine(config.db_url, schema=config.db_schema)
-            black = ListStoreBlacklist(ListStore(list_engine))
+            mirror = None
+            redis_url = os.environ.get("DIALER_REDIS_URL")
+            if redis_url:
+                # A dialer on the Redis ledger reads the lists from this mirror (as
+                # ``dialer dnc`` does): a complaint must reach it, not only SQL.
+                import redis.asyncio as aioredis
+
+                redis_client = aioredis.Redis.from_url(redis_url)
+                prefix = os.environ.get("DIALER_REDIS_PREFIX") or "dialer:"
+                mirror = RedisListMirror(redis_client, prefix=prefix + "lists:")
+            # The policy's numbering plan: the gate looks numbers up under the same keys.
+            lists = ListStore(list_engine, plan=policy.numbers, mirror=mirror)
+            black = ListStoreBlacklist(lists)
         store = FileStore(config.store_dir)
         yield RecordingsService(engine, store, keys, config=config, blacklist=black)
     finally:
         await engine.dispose()
         if list_engine is not None:
             await list_engine.dispose()
+        if redis_client is not None:
+            await redis_client.aclose()
 
 
 def _time(value: str, what: str) -> datetime:
@@ -383,6 +408,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--actor", default=None, help="who is acting, for the audit log (default cli:<login>)"
+    )
+    p.add_argument(
+        "--policy",
+        metavar="FILE",
+        default=None,
+        help="policy file, for its numbering plan (default $DIALER_POLICY or the packaged one)",
     )
 
 

@@ -16,15 +16,11 @@ work goes through ``reader(engine)`` and takes no write lock.
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
-    Dialect,
     ForeignKey,
     Index,
     Integer,
@@ -34,40 +30,19 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    event,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.types import TypeDecorator
 
-from compliance.database import DEFAULT_SQLITE_URL, is_sqlite, make_engine
+from compliance.database import (
+    DEFAULT_SQLITE_URL,
+    UtcDateTime,
+    is_sqlite,
+    make_engine,
+    sqlite_begin_immediate,
+)
 
 DB_URL_ENV = "DIALER_DB_URL"
 DB_SCHEMA_ENV = "DIALER_DB_SCHEMA"
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Aware datetimes only; stored in UTC, returned as aware UTC datetimes."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value.isoformat()} given; times must be aware")
-        value = value.astimezone(UTC)
-        if dialect.name == "sqlite":
-            # SQLite stores text; one fixed UTC rendering keeps ORDER BY and range filters right.
-            return value.replace(tzinfo=None)
-        return value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
 
 
 # SQLite autoincrements only an INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
@@ -210,21 +185,6 @@ def reader(engine: AsyncEngine) -> AsyncEngine:
     return engine.execution_options(**{READ_ONLY_OPTION: True})
 
 
-def _sqlite_begin_immediate(engine: AsyncEngine) -> None:
-    # pysqlite/aiosqlite emit a deferred BEGIN lazily; take over so each transaction
-    # takes the write lock up front and waits (busy_timeout) instead of failing later.
-    @event.listens_for(engine.sync_engine, "connect")
-    def _no_implicit_begin(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _begin_immediate(conn: Any) -> None:
-        # Readers (``reader(engine)``) take no write lock: each of their statements runs in
-        # its own implicit read transaction (autocommit), beside the writer under WAL.
-        if not conn.get_execution_options().get(READ_ONLY_OPTION):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
 def _ensure_dir(path: str) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
 
@@ -263,7 +223,7 @@ async def open_engine(url: str, *, schema: str | None = None, create: bool = Tru
         if path and path != ":memory:":
             _ensure_dir(path)
         engine = make_engine(url)
-        _sqlite_begin_immediate(engine)
+        sqlite_begin_immediate(engine, READ_ONLY_OPTION)
     else:
         engine = make_engine(url, schema=schema)
     if create:

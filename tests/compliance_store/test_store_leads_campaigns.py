@@ -182,3 +182,31 @@ async def test_two_dialers_never_claim_the_same_lead(
         await other.dispose()
     ids = [lead.id for batch in batches for lead in batch]
     assert len(ids) == len(set(ids)) == 60
+
+
+async def test_release_stale_only_hands_back_the_claimers_own_leads(engine: AsyncEngine) -> None:
+    from dialer.adapters import LeadAdapter
+
+    await _campaign(engine)
+    leads = LeadStore(engine)
+    rows = "".join(f"1380000{i:04d}\n" for i in range(4))
+    await leads.import_text("number\n" + rows, "four.csv", "c1", tz=SHANGHAI)
+    mine = await leads.due_leads("c1", NOW, 2, claimer="dialer-a")
+    theirs = await leads.due_leads("c1", NOW, 2, claimer="dialer-b")
+    assert len(mine) == len(theirs) == 2
+    # dialer-a restarts: its start-up recovery releases only what dialer-a held.
+    adapter_a = LeadAdapter(leads, claimer="dialer-a")
+    assert await adapter_a.release_claims("c1", NOW + timedelta(seconds=1)) == 2
+    after = {lead.id: lead for lead in await leads.list_leads("c1")}
+    for lead in mine:
+        assert (after[lead.id].status, after[lead.id].claimed_by) == (LeadStatus.RETRY, "")
+    for lead in theirs:
+        assert (after[lead.id].status, after[lead.id].claimed_by) == (
+            LeadStatus.IN_PROGRESS,
+            "dialer-b",
+        )
+    # The claimer filter is still bounded by age, and None means every claimer.
+    assert await leads.release_stale("c1", timedelta(hours=1), now=NOW, claimer="dialer-b") == 0
+    assert await leads.release_stale("c1", timedelta(0), now=NOW, claimer="dialer-c") == 0
+    assert await leads.release_stale("c1", timedelta(0), now=NOW + timedelta(seconds=1)) == 2
+    assert await leads.counts("c1") == {"retry": 4}

@@ -187,3 +187,34 @@ async def test_concurrent_reservations_on_one_customer_respect_caps(
     assert sorted(e.attempt_id for e in history) == sorted(granted)
     assert len({e.product for e in history}) == 2
     assert len(await ledger.decisions(NUMBER)) == 24
+
+
+async def test_decisions_and_history_by_attempt_id(
+    make_ledger: LedgerFactory, policy: Policy
+) -> None:
+    ledger = await make_ledger(policy)
+    other = "13900139000"
+    assert (await ledger.check_and_reserve(req(), attempt_id="a1", lists=CLEAN)).allowed
+    await ledger.resolve("a1", AttemptOutcome.ANSWERED)
+    await ledger.record_refusal(NUMBER, "c1", "loan", AT + timedelta(minutes=1), "a1")
+    listed = ListStatus(blacklisted=True, blacklist_reason="complaint")
+    refused = await ledger.check_and_reserve(req(other), attempt_id="m1", lists=listed)
+    assert not refused.allowed
+    assert (await ledger.check(req(other), CLEAN)).allowed  # a plain check: attempt id ""
+
+    (a1,) = await ledger.decisions_for_attempt("a1")
+    assert (a1.attempt_id, a1.allowed, a1.reserved, a1.product) == ("a1", True, True, "loan")
+    assert a1.number_key == (await ledger.decisions(NUMBER))[0].number_key
+    # A refused attempt reserves nothing, yet its decision is found by its id.
+    (m1,) = await ledger.decisions_for_attempt("m1")
+    assert (m1.allowed, m1.reserved, m1.codes) == (False, False, refused.codes)
+    assert await ledger.decisions_for_attempt("nope") == []
+    assert await ledger.decisions_for_attempt("") == []
+
+    events = await ledger.history_for_attempt("a1")
+    assert [(e.kind, e.outcome, e.attempt_id) for e in events] == [
+        (ContactKind.ATTEMPT, AttemptOutcome.ANSWERED, "a1"),
+        (ContactKind.REFUSAL, AttemptOutcome.ANSWERED, "a1"),
+    ]
+    assert await ledger.history_for_attempt("m1") == []
+    assert await ledger.history_for_attempt("") == []

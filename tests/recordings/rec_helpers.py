@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from compliance.lists import ListStore
+from compliance.policy import default_policy
 from compliance.tables import open_engine as open_compliance_engine
 from recordings.blacklist import ListStoreBlacklist
 from recordings.bundle import MappingCallTimeline
@@ -115,7 +116,8 @@ async def env(db_target: tuple[str, str | None], tmp_path: Path) -> AsyncIterato
     url, schema = db_target
     engine = await open_engine(url, schema=schema)
     list_engine = await open_compliance_engine(url, schema=schema)
-    lists = ListStore(list_engine)
+    # The policy's numbering plan, as the gate and the dialer key numbers with it.
+    lists = ListStore(list_engine, plan=default_policy().numbers)
     timeline = MappingCallTimeline()
     config = RecordingsConfig(db_url=url, db_schema=schema, store_dir=str(tmp_path / "store"))
     service = RecordingsService(

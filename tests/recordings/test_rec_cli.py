@@ -13,6 +13,7 @@ from rec_helpers import NUMBER, SECRET, wav_bytes
 
 from dialer.cli import EXIT_BAD_INPUT, UserError
 from recordings.cli import register
+from tests.conftest import RedisTarget
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -145,3 +146,109 @@ def test_cli_needs_the_number_key(
     monkeypatch.delenv("DIALER_NUMBER_KEY")
     code, out, _ = run(["audit", "verify", *opts], capsys)
     assert code == EXIT_BAD_INPUT and "DIALER_NUMBER_KEY" in out
+
+
+def test_cli_complaint_blacklists_under_the_policys_numbering_plan(
+    opts: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from compliance.campaigns import CampaignStore, parse_campaign_spec
+    from compliance.gate import open_compliance
+    from compliance.lists import ListStore
+    from compliance.model import ReasonCode
+    from compliance.numbers import NumberPlan
+    from compliance.policy import load_policy
+
+    policy_file = tmp_path / "shanghai.toml"
+    policy_file.write_text(
+        'version = "sh-1"\n[numbers]\nhome_area = "21"\n[caller_id]\npool = ["021-58001234"]\n',
+        "utf-8",
+    )
+    local = "62345678"  # a Shanghai landline written without its area code
+    code, out, _ = run(
+        [
+            "complaint",
+            "register",
+            local,
+            "--channel",
+            "visit",
+            "--text",
+            "rude",
+            "--policy",
+            str(policy_file),
+            *opts,
+        ],
+        capsys,
+    )
+    assert code == 0, out
+    assert local not in out
+    policy = load_policy(policy_file)
+    db_url = opts[1]
+
+    async def gate_view() -> None:
+        stores = await open_compliance(db_url, policy)
+        try:
+            assert (await stores.lists.status(local)).blacklisted
+            assert (await stores.lists.status("021-62345678")).blacklisted
+            # The default plan (home area 010) would have keyed another number.
+            other = ListStore(stores.engine, plan=NumberPlan())
+            assert not (await other.status(local)).blacklisted
+            await CampaignStore(stores.engine).create(
+                parse_campaign_spec(
+                    {
+                        "name": "c1",
+                        "script": "Hi",
+                        "products": ["loan"],
+                        "caller_id": "021-58001234",
+                    }
+                )
+            )
+            at = datetime(2026, 11, 3, 10, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+            decision = await stores.gate.check(local, "c1", "loan", at)
+            assert not decision.allowed
+            assert ReasonCode.BLACKLISTED in decision.codes
+        finally:
+            await stores.close()
+
+    asyncio.run(gate_view())
+
+
+def test_cli_reports_a_bad_policy_file(
+    opts: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('version = "b"\n[numbers]\nhome_area = "0x"\n', "utf-8")
+    code, out, _ = run(["complaint", "list", "--policy", str(bad), *opts], capsys)
+    assert code == EXIT_BAD_INPUT and "numbers.home_area" in out and "bad.toml" in out
+
+
+def test_cli_complaint_reaches_the_redis_list_mirror(
+    opts: list[str],
+    redis_target: RedisTarget,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import redis.asyncio as aioredis
+
+    from compliance.lists import RedisListMirror
+    from compliance.policy import default_policy
+
+    monkeypatch.setenv("DIALER_REDIS_URL", redis_target.url)
+    monkeypatch.setenv("DIALER_REDIS_PREFIX", redis_target.prefix)
+    code, out, _ = run(
+        ["complaint", "register", NUMBER, "--channel", "visit", "--text", "rude", *opts], capsys
+    )
+    assert code == 0, out
+
+    async def mirrored() -> bool:
+        client = aioredis.Redis.from_url(redis_target.url)
+        try:
+            mirror = RedisListMirror(client, prefix=redis_target.prefix + "lists:")
+            key = default_policy().numbers.parse(NUMBER).key
+            return (await mirror.status(key)).blacklisted
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(mirrored())
