@@ -147,10 +147,11 @@ async def open_stack(
     with_recordings: bool = True,
 ) -> DialerStack:
     """Open every part; on any failure, close what was opened and raise ``StartupError``."""
-    client = AriClient(
-        settings.ari.url, settings.ari.username, settings.ari.password, app=settings.ari.app
-    )
-    try:
+    async with contextlib.AsyncExitStack() as opened:
+        client = AriClient(
+            settings.ari.url, settings.ari.username, settings.ari.password, app=settings.ari.app
+        )
+        opened.push_async_callback(client.close)
         version = await check_ari(client)
         logger.info("ARI at %s: Asterisk %s", settings.ari.url, version)
         pol = policy or (
@@ -168,30 +169,31 @@ async def open_stack(
             raise StartupError(
                 f"cannot open the database {settings.database.url!r}: {exc}"
             ) from exc
-    except BaseException:
-        await client.close()
-        raise
-    attempts = AttemptLog(stores.engine)
-    await attempts.create_schema()
-    sink = None
-    service = None
-    if with_recordings and settings.recordings.enabled:
-        service = await _open_recordings(settings, stores, attempts)
-        if service is not None:
-            sink = RecordingIndexSink(service, AriRecordingSource(client))
-    runner = Runner(
-        control=control or DialplanCallControl(client),
-        gate=GateAdapter(stores.gate),
-        ledger=LedgerAdapter(stores.ledger),
-        leads=LeadAdapter(stores.leads, claimer=settings.dialer.claimer),
-        dnc=DncAdapter(stores.lists),
-        attempts=attempts,
-        clock=clock or SystemClock(),
-        recordings=sink,
-        config=config or runner_config(settings),
-    )
-    events = AriEvents(client, apps=[settings.ari.app], reconcile=runner.reconcile)
-    events.on_any(runner.handle_event)
+        opened.push_async_callback(stores.close)
+        attempts = AttemptLog(stores.engine)
+        await attempts.create_schema()
+        sink = None
+        service = None
+        if with_recordings and settings.recordings.enabled:
+            service = await _open_recordings(settings, stores, attempts)
+            if service is not None:
+                opened.push_async_callback(service.aclose)
+                sink = RecordingIndexSink(service, AriRecordingSource(client))
+        runner = Runner(
+            control=control or DialplanCallControl(client),
+            gate=GateAdapter(stores.gate),
+            ledger=LedgerAdapter(stores.ledger),
+            leads=LeadAdapter(stores.leads, claimer=settings.dialer.claimer),
+            dnc=DncAdapter(stores.lists),
+            attempts=attempts,
+            clock=clock or SystemClock(),
+            recordings=sink,
+            config=config or runner_config(settings),
+        )
+        events = AriEvents(client, apps=[settings.ari.app], reconcile=runner.reconcile)
+        events.on_any(runner.handle_event)
+        # Everything opened: from here on DialerStack.close() owns it.
+        opened.pop_all()
     return DialerStack(settings, client, events, stores, attempts, runner, pol, service)
 
 
