@@ -25,8 +25,13 @@ and ``on_talk(result)``. Three pacers:
     the measured slack (abandons still allowed under ``target_abandon`` over
     the policy window, 30 days, also watched over a sliding day), keeping a
     reserve sized to the random swings so the rate over the whole window ends
-    at or under the target. While the measured rate is over the target, and
-    until a few answers have been seen, it dials progressively.
+    at or under the target. The controller is deliberately slow (small
+    proportional gain, half-hour integral): agents are busier under a steady
+    threshold than under one swinging around the same mean abandon rate, and
+    one abandon must not halve the dialling. Until a few answers have been
+    seen, and while the measured rate is over the target by more than the
+    next quarter of an hour's answers repay (a young campaign's first abandon
+    is not worth hours of progressive dialling), it dials progressively.
 
 All times are seconds in the caller's clock (``PacingSnapshot.now`` and
 ``DialResult.at`` / ``TalkResult.at`` share it).
@@ -406,8 +411,6 @@ class PredictivePacer:
     # as often as any (measured on the benchmark: better at every team size
     # than counting it all or none of it).
     TALK_CREDIT = 0.5
-    FUTURE_CREDIT = 1.0
-    EARLY_DIALS = 1000.0
 
     def __init__(
         self,
@@ -416,13 +419,11 @@ class PredictivePacer:
         window_seconds: float = DEFAULT_WINDOW_SECONDS,
         day_seconds: float = DEFAULT_DAY_SECONDS,
         reserve: float = 1.5,
-        gain: float = 1.0,
-        integral_seconds: float = 600.0,
+        gain: float = 0.3,
+        integral_seconds: float = 1800.0,
         borrow_seconds: float = 900.0,
-        recover_seconds: float = 600.0,
     ) -> None:
         self.borrow_seconds = borrow_seconds
-        self.recover_seconds = recover_seconds
         self.target_abandon = target_abandon
         self.max_lines_per_agent = max_lines_per_agent
         self.reserve = reserve
@@ -451,7 +452,6 @@ class PredictivePacer:
         self._dial_rate = 0.0
         self._min_talk_samples = self.MIN_TALK_SAMPLES
         self._future_share: list[float] = []
-        self._agents = 0
 
     # ------------------------------------------------------------ learning
 
@@ -494,7 +494,6 @@ class PredictivePacer:
         # distribution only once about two calls per agent have ended.
         self._min_talk_samples = max(self.MIN_TALK_SAMPLES, 2 * snapshot.agents_logged_in)
         self._maybe_refresh(snapshot.now)
-        self._agents = snapshot.agents_logged_in
         threshold = self._threshold(slack, dt)
         extra = self._predictive_calls(snapshot, threshold)
         n = max(progressive, extra)
@@ -524,14 +523,7 @@ class PredictivePacer:
         # A bigger team overdials more calls at once on the first estimates:
         # let it see more answers first (a small one would wait too long).
         needed = max(self.MIN_ANSWERED_SAMPLES, min(agents, 3 * self.MIN_ANSWERED_SAMPLES))
-        answered = self.ring_answered.samples
-        if answered >= needed:
-            return True
-        # At a low answer rate those answers take many dials, and progressive
-        # dialling idles most agents meanwhile; the dials already tell the
-        # answer rate well enough (its upper error is planned for).
-        dials = answered + self.ring_failed.samples
-        return answered >= self.MIN_ANSWERED_SAMPLES and dials >= self.EARLY_DIALS * needed
+        return self.ring_answered.samples >= needed
 
     def _threshold(self, slack: float, dt: float) -> float:
         """PI control of the per-call abandon threshold on the measured slack.
@@ -551,18 +543,17 @@ class PredictivePacer:
         # Below the reserve only because the campaign is young (few answers
         # yet, no excess abandons) is no reason to lower the threshold.
         recent = self._recent
-        if error > 0.0 or recent.abandoned > self.target_abandon * recent.answered:
-            # No faster than the slack regrows: a small team earns one abandon
-            # in a quarter of an hour, and one burst must not freeze it for hours.
+        if error > 0.0:
+            # Slack above the reserve is there to be used: climb at the
+            # integral's pace whatever the team (a small team waiting for its
+            # slack to regrow kept thresholds low for hours with slack unused).
+            c.integral += error * dt / self.integral_seconds
+        elif recent.abandoned > self.target_abandon * recent.answered:
+            # Down no faster than the slack regrows: a small team earns one
+            # abandon in a quarter of an hour, and one burst must not freeze
+            # it for hours.
             regrow = 3.0 / max(self.target_abandon * self._answer_flow.rate, 1e-6)
-            pace = max(self.integral_seconds, regrow)
-            if error > 0.0 and self._agents > self.SMALL_TEAM:
-                # Once the slack is back above the reserve a bigger team
-                # climbs back within minutes: waiting for the slack to regrow
-                # kept a team of 15 at a tiny threshold for an hour after one
-                # burst (its answers repay an abandon in about ten minutes).
-                pace = self.recover_seconds
-            c.integral += error * dt / pace
+            c.integral += error * dt / max(self.integral_seconds, regrow)
         c.integral = max(math.log(0.002), min(math.log(0.9), c.integral))
         return min(0.95, math.exp(c.integral + self.gain * error))
 
@@ -699,7 +690,7 @@ class PredictivePacer:
         free = list(map(sum, zip(*free_rows, strict=True))) if free_rows else zeros
         dial = list(map(sum, zip(*dial_rows, strict=True))) if dial_rows else zeros
         waiting = float(snapshot.customers_waiting - snapshot.agents_ready)
-        future = self._dial_rate * self._p_answer * self.FUTURE_CREDIT
+        future = self._dial_rate * self._p_answer
         mean = [waiting + future * self._future_share[j] + dial[j] - free[j] for j in range(m)]
         var = [future * self._future_share[j] + dial[m + j] + free[m + j] for j in range(m)]
         return mean, var
@@ -730,7 +721,7 @@ class PredictivePacer:
         free_rows, dial_rows = self._rows(snapshot)
         m = self.QUANTILES
         p = self._p_answer
-        future = self._dial_rate * p * self.FUTURE_CREDIT
+        future = self._dial_rate * p
         base = snapshot.customers_waiting - snapshot.agents_ready
         answers: list[list[float]] = []
         free_cdf: list[list[float]] = []
