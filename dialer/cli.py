@@ -40,7 +40,11 @@ class UserError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dialer", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="dialer",
+        description="Outbound calling for Asterisk: compliance gate, predictive dialer, "
+        "FastAGI checks, recordings as evidence.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
