@@ -39,6 +39,7 @@ All times are seconds in the caller's clock (``PacingSnapshot.now`` and
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from collections.abc import Sequence
@@ -206,13 +207,12 @@ class _ForgettingHistogram:
         """Recompute the cumulative distribution used by the lookups."""
         if self.total <= 0.0:
             return
-        running = 0.0
         inverse = 1.0 / self.total
-        cdf = self._cdf
-        for i, count in enumerate(self.counts):
-            running += count
-            cdf[i] = running * inverse
+        # accumulate() adds in the same order as a loop, at C speed: this runs
+        # for 3600 talk bins inside a decision once a minute.
+        cdf = [running * inverse for running in itertools.accumulate(self.counts)]
         cdf[-1] = 1.0
+        self._cdf = cdf
 
     def cdf(self, x: float) -> float:
         """P(value <= x), linear inside a bin."""
