@@ -37,6 +37,13 @@ __all__ = ["AriClient"]
 Params = dict[str, str]
 
 
+def _set_given(params: Params, **values: str | int | None) -> None:
+    """Add the query parameters that were given (ARI spells them in camelCase); skip None."""
+    for name, value in values.items():
+        if value is not None:
+            params[name] = str(value)
+
+
 def _bool(value: bool) -> str:
     return "true" if value else "false"
 
@@ -175,32 +182,26 @@ class AriClient:
         """
         params: Params = {"endpoint": endpoint}
         if context is not None or extension is not None:
-            if context is not None:
-                params["context"] = context
-            if extension is not None:
-                params["extension"] = extension
-            if priority is not None:
-                params["priority"] = str(priority)
-            if label is not None:
-                params["label"] = label
-            if app is not None:
-                params["app"] = app
+            _set_given(
+                params,
+                context=context,
+                extension=extension,
+                priority=priority,
+                label=label,
+                app=app,
+            )
         else:
             params["app"] = app if app is not None else self.app
-        if app_args:
-            params["appArgs"] = ",".join(app_args)
-        if channel_id is not None:
-            params["channelId"] = channel_id
-        if other_channel_id is not None:
-            params["otherChannelId"] = other_channel_id
-        if caller_id is not None:
-            params["callerId"] = caller_id
-        if timeout is not None:
-            params["timeout"] = str(timeout)
-        if originator is not None:
-            params["originator"] = originator
-        if formats is not None:
-            params["formats"] = formats
+        _set_given(
+            params,
+            appArgs=",".join(app_args) if app_args else None,
+            channelId=channel_id,
+            otherChannelId=other_channel_id,
+            callerId=caller_id,
+            timeout=timeout,
+            originator=originator,
+            formats=formats,
+        )
         body = {"variables": dict(variables)} if variables else None
         return Channel.from_json(await self._json("POST", "/channels", params, body))
 
@@ -218,16 +219,14 @@ class AriClient:
     ) -> Channel:
         """``POST /channels/create``: the channel enters Stasis at once; call :meth:`dial` next."""
         params: Params = {"endpoint": endpoint, "app": app if app is not None else self.app}
-        if app_args:
-            params["appArgs"] = ",".join(app_args)
-        if channel_id is not None:
-            params["channelId"] = channel_id
-        if other_channel_id is not None:
-            params["otherChannelId"] = other_channel_id
-        if originator is not None:
-            params["originator"] = originator
-        if formats is not None:
-            params["formats"] = formats
+        _set_given(
+            params,
+            appArgs=",".join(app_args) if app_args else None,
+            channelId=channel_id,
+            otherChannelId=other_channel_id,
+            originator=originator,
+            formats=formats,
+        )
         body = {"variables": dict(variables)} if variables else None
         return Channel.from_json(await self._json("POST", "/channels/create", params, body))
 
