@@ -138,19 +138,21 @@ class DialerCheck:
             if len(codes) > 1:
                 values[v.DIALER_REASONS] = ",".join(codes)
         await session.set_variables(values)
-        logger.info(
-            "dialer_check uniqueid=%s attempt_id=%s number=%s campaign=%s product=%s "
-            "caller_id=%s decision=%s reasons=%s policy=%s",
-            env.uniqueid,
-            attempt_id,
-            mask(number),
-            campaign,
-            product,
-            mask(caller_id or ""),
-            values[v.DIALER_DECISION],
-            ",".join(codes) or "-",
-            decision.policy_version,
-        )
+        # mask() and the joins cost more than the check of the level: only for a written line
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "dialer_check uniqueid=%s attempt_id=%s number=%s campaign=%s product=%s "
+                "caller_id=%s decision=%s reasons=%s policy=%s",
+                env.uniqueid,
+                attempt_id,
+                mask(number),
+                campaign,
+                product,
+                mask(caller_id or ""),
+                values[v.DIALER_DECISION],
+                ",".join(codes) or "-",
+                decision.policy_version,
+            )
 
     async def result(self, session: AgiSession) -> None:
         """From the ``h`` extension: report how a manually dialled attempt ended.

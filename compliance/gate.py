@@ -10,9 +10,13 @@ branches on it like on any other reason; it is written to the decisions log
 like every other decision.
 
 Per call the gate costs: no query for the campaign (cached, 1 s TTL, see
-``CampaignStore.find_cached``), one SQL read for lead and lists together (or,
-with the Redis list mirror, the lead from SQL and the list entries inside the
-Redis ledger's snapshot script), then the ledger's transaction or scripts.
+``CampaignStore.find_cached``; when the entry expires, concurrent calls share
+one lookup), one SQL read for lead and lists together (or, with the Redis list
+mirror, the lead from SQL and the list entries inside the Redis ledger's
+snapshot script), then the ledger's transaction or scripts. The SQL read has no
+cache in front of it: a lead imported a moment ago is seen by the next call. On
+SQLite (aiosqlite) a gate built by ``open_compliance`` runs these reads on one
+held connection (``hold_read_connection``), not a pool checkout per call.
 Every store keys numbers with ``policy.numbers`` (checked at construction).
 
 ``open_compliance`` wires the SQL stores (and optionally the Redis ledger and
@@ -32,7 +36,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import Executable, bindparam, literal_column, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from compliance.campaigns import CampaignStore
+from compliance.campaigns import Campaign, CampaignStore
 from compliance.leads import LeadStore
 from compliance.ledger import ContactLedger, utcnow
 from compliance.lists import ListKind, ListStore, RedisListMirror
@@ -188,6 +192,7 @@ class ComplianceGate:
         self._held: AsyncConnection | None = None
         self._held_db: Any = None
         self._held_lock = asyncio.Lock()
+        self._campaign_lookups: dict[str, asyncio.Future[Campaign | None]] = {}
         if self._sqlite and dialect.driver == "aiosqlite":
             self._driver_sql = _SQLITE_SQL
             self._hold = hold_read_connection
@@ -356,7 +361,7 @@ class ComplianceGate:
         Redis ledger reads it from the mirror itself).
         """
         when = at or utcnow()
-        found = await self.campaigns.find_cached(campaign)
+        found = await self._campaign(campaign)
         if found is None:
             decision = self._unknown_campaign(campaign)
             if log_unknown:
@@ -408,6 +413,33 @@ class ComplianceGate:
             campaign_has_script=found.has_script,
         )
         return request, lists
+
+    async def _campaign(self, name: str) -> Campaign | None:
+        """``find_cached``, one lookup per name at a time.
+
+        When the cache entry expires under load, every session in flight would miss
+        at once and each read the campaign (a pool checkout, a statement, a
+        rollback, often a new connection); here the first one reads and the others
+        wait for its answer, which is no older than their own read would be. If
+        that lookup fails or is cancelled, a waiter looks up by itself.
+        """
+        while (pending := self._campaign_lookups.get(name)) is not None:
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not pending.cancelled() or (task is not None and task.cancelling()):
+                    raise
+        future: asyncio.Future[Campaign | None] = asyncio.get_running_loop().create_future()
+        self._campaign_lookups[name] = future
+        try:
+            found = await self.campaigns.find_cached(name)
+            future.set_result(found)
+            return found
+        finally:
+            del self._campaign_lookups[name]
+            if not future.done():
+                future.cancel()  # the waiters look up by themselves (the error is raised here)
 
     def _key(self, number: str) -> str | None:
         try:
