@@ -7,8 +7,9 @@ runner stops dialling with a clear error instead of dialling unchecked.
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from datetime import datetime, timedelta, tzinfo
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -22,7 +23,7 @@ from compliance.ledger import ContactLedger
 from compliance.lists import ListReason, ListStore
 from compliance.model import AttemptOutcome, Decision
 from dialer.ari.client import AriClient
-from dialer.ari.errors import AriConflict, AriNotFound, AriUnprocessable
+from dialer.ari.errors import AriConflict, AriError, AriNotFound, AriUnprocessable
 from dialer.ports import ChannelEndedEarly, DialLead, FinishedRecording
 from dialer.runner import CampaignPlan, GateUnavailable
 from recordings.model import AttemptMeta
@@ -325,7 +326,7 @@ class AriRecordingSource:
         self.client = client
         self.chunk_size = chunk_size
 
-    async def fetch(self, name: str) -> AsyncIterator[bytes]:
+    async def fetch(self, name: str) -> AsyncGenerator[bytes, None]:
         stream = self.client.stream_stored_recording_file(name, chunk_size=self.chunk_size)
         try:
             # A 404 is raised before the first chunk, so nothing partial was yielded.
@@ -337,12 +338,45 @@ class AriRecordingSource:
             await stream.aclose()
 
 
-class RecordingIndexSink:
-    """``RecordingSink`` over the recordings service: fetch the file from ARI and index it."""
+class _HashingSource:
+    """A ``RecordingSource`` that hashes the bytes as they pass (what Asterisk really sent)."""
 
-    def __init__(self, service: RecordingsService, source: AriRecordingSource) -> None:
+    def __init__(self, source: AriRecordingSource) -> None:
+        self.source = source
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    async def fetch(self, name: str) -> AsyncIterator[bytes]:
+        stream = self.source.fetch(name)
+        try:
+            async for chunk in stream:
+                self.sha256.update(chunk)
+                self.size += len(chunk)
+                yield chunk
+        finally:
+            await stream.aclose()
+
+
+class RecordingIndexSink:
+    """``RecordingSink`` over the recordings service: fetch the file from ARI and index it.
+
+    With ``delete_from_spool`` (the default), the file is then deleted from
+    Asterisk's spool (``DELETE /recordings/stored/{name}``), but only once the
+    index holds it with the SHA-256 of the very bytes streamed: personal data
+    then lives only in the store, under its retention and purge. A failed
+    delete is logged and the file stays on Asterisk (nothing is lost).
+    """
+
+    def __init__(
+        self,
+        service: RecordingsService,
+        source: AriRecordingSource,
+        *,
+        delete_from_spool: bool = True,
+    ) -> None:
         self.service = service
         self.source = source
+        self.delete_from_spool = delete_from_spool
 
     async def recording_finished(self, rec: FinishedRecording) -> None:
         meta = AttemptMeta(
@@ -354,4 +388,34 @@ class RecordingIndexSink:
             duration_s=rec.duration,
             format=rec.fmt,
         )
-        await self.service.ingest_from_source(rec.name, meta, self.source)
+        hashing = _HashingSource(self.source)
+        indexed = await self.service.ingest_from_source(rec.name, meta, hashing)
+        if not self.delete_from_spool:
+            return
+        streamed = hashing.sha256.hexdigest()
+        if indexed.sha256 != streamed:
+            logger.error(
+                "recording %s: indexed SHA-256 %s differs from the %d bytes streamed "
+                "(SHA-256 %s); kept on Asterisk",
+                rec.name,
+                indexed.sha256,
+                hashing.size,
+                streamed,
+            )
+            return
+        try:
+            await self.source.client.delete_stored_recording(rec.name)
+        except AriNotFound:
+            # Already gone (deleted by hand, or a retried delivery): nothing to keep.
+            logger.info("recording %s: already gone from the Asterisk spool", rec.name)
+        except AriError as exc:
+            logger.warning(
+                "recording %s: indexed, but DELETE from the Asterisk spool failed (%s); "
+                "it stays there until deleted by hand",
+                rec.name,
+                exc,
+            )
+        else:
+            logger.info(
+                "recording %s: indexed (SHA-256 %s), deleted from spool", rec.name, streamed
+            )

@@ -18,6 +18,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
+from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -39,7 +40,7 @@ from dialer.adapters import (
     campaign_plan,
 )
 from dialer.ari.client import AriClient
-from dialer.ari.errors import AriError, AriUnauthorized
+from dialer.ari.errors import AriError, AriNotFound, AriUnauthorized
 from dialer.ari.ws import AriEvents
 from dialer.attempts import AttemptLog
 from dialer.config import Settings
@@ -72,6 +73,61 @@ async def check_ari(client: AriClient) -> str:
     except AriError as exc:
         raise StartupError(f"cannot reach ARI at {client.base_url}: {exc}") from exc
     return info.version
+
+
+# The site's own abandon message ([dialer-abandon] in asterisk_conf/extensions.conf)
+# and the stock prompt the dialplan plays instead when it is missing.
+ABANDON_PROMPT = "dialer/abandon-message"
+ABANDON_FALLBACK = "vm-nobodyavail"
+
+
+async def sound_exists(client: AriClient, sound_id: str) -> bool:
+    """``GET /sounds/{soundId}``: True when Asterisk has the prompt in some format.
+
+    A sound id with a directory keeps its slash percent-encoded: res_ari decodes
+    each path segment after splitting the path (its URI handler is registered
+    with ``no_decode_uri``), so ``dialer%2Fabandon-message`` is one ``soundId``.
+    Real Asterisk answers 404 "Sound not found" for a sound it does not have.
+    """
+    try:
+        await client.request("GET", "/sounds/" + quote(sound_id, safe=""))
+    except AriNotFound:
+        return False
+    return True
+
+
+async def check_abandon_prompt(client: AriClient, context: str) -> bool:
+    """Warn (never refuse to start) when the dialplan abandon message is not installed.
+
+    The dialplan then falls back to the stock prompt, which keeps the customer
+    from hearing silence but cannot name the company. Returns True when the
+    prompt was found (or no dialplan abandon context is configured).
+    """
+    if not context:
+        return True
+    try:
+        found = await sound_exists(client, ABANDON_PROMPT)
+    except AriError as exc:
+        logger.warning(
+            "cannot check the abandon prompt %r over ARI (%s); if it is missing, "
+            "[%s] plays the stock prompt %r instead, which does not name the company",
+            ABANDON_PROMPT,
+            exc,
+            context,
+            ABANDON_FALLBACK,
+        )
+        return False
+    if not found:
+        logger.warning(
+            "abandon prompt %r is missing on Asterisk (sounds/<lang>/%s.wav|gsm|ulaw): "
+            "[%s] plays the stock prompt %r and reads out the caller ID instead, which "
+            "does not name the company; record it as described in asterisk_conf/README.md",
+            ABANDON_PROMPT,
+            ABANDON_PROMPT,
+            context,
+            ABANDON_FALLBACK,
+        )
+    return found
 
 
 class DialplanCallControl(AriCallControl):
@@ -154,6 +210,7 @@ async def open_stack(
         opened.push_async_callback(client.close)
         version = await check_ari(client)
         logger.info("ARI at %s: Asterisk %s", settings.ari.url, version)
+        await check_abandon_prompt(client, (config or runner_config(settings)).abandon_context)
         pol = policy or (
             load_policy(settings.dialer.policy) if settings.dialer.policy else default_policy()
         )
@@ -178,7 +235,11 @@ async def open_stack(
             service = await _open_recordings(settings, stores, attempts)
             if service is not None:
                 opened.push_async_callback(service.aclose)
-                sink = RecordingIndexSink(service, AriRecordingSource(client))
+                sink = RecordingIndexSink(
+                    service,
+                    AriRecordingSource(client),
+                    delete_from_spool=settings.recordings.delete_from_spool,
+                )
         runner = Runner(
             control=control or DialplanCallControl(client),
             gate=GateAdapter(stores.gate),

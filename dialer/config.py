@@ -81,6 +81,9 @@ class RecordingsSettings:
     enabled: bool = True
     root: str = "var/recordings"
     secret: str = ""
+    # After a verified ingest, DELETE /recordings/stored/{name} on Asterisk, so the
+    # personal data lives only in the store (its retention and purge apply).
+    delete_from_spool: bool = True
 
 
 @dataclass(frozen=True, slots=True)
