@@ -23,6 +23,13 @@ What is reproduced, and from which capture (shared/asterisk-reference):
   technology ``softmix`` at 3 participants, its unique id in the last
   ``ChannelLeftBridge``), ``RecordingFinished`` when the last real channel
   leaves, duration in whole seconds (floor).
+* Bridge events reach an app only while it has interest in the bridge
+  (``SimBridge.interest``, measured on Asterisk 22.10.1): a Stasis channel
+  added with addChannel gives +1, leaving through removeChannel or
+  ``DELETE /bridges`` gives it back, hanging up inside does not. So after
+  removals/DELETE nobody gets ``BridgeDestroyed``/``RecordingFinished`` (on
+  Asterisk the latter is a race; simpbx always plays the silent side), while
+  a bridge whose channels hung up first still announces both.
 * ``/channels/create`` + ``/dial``: only ``;1`` events, dialstring "" after the
   first Dial, the channel stays in Stasis after BUSY until the dial timeout,
   then soft hangup 32 and cause 19.
@@ -326,7 +333,32 @@ class SimBridge:
     technology: str = "simple_bridge"
     channels: list[Chan] = field(default_factory=list)
     recordings: list[SimRecording] = field(default_factory=list)
-    apps: set[str] = field(default_factory=set)
+    # Per-app interest count, as Asterisk's app subscription forwards count it: +1 when a
+    # Stasis channel of the app is added (addChannel) or an explicit eventSource=bridge:
+    # subscribe; -1 when such a channel leaves through removeChannel or DELETE /bridges,
+    # or on unsubscribe. A channel hanging up inside the bridge does NOT give its count
+    # back (measured on Asterisk 22.10.1, see tests/ari/test_ari_contract.py), so the app
+    # keeps getting RecordingFinished/BridgeDestroyed after a hangup but not after a removal.
+    interest: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def apps(self) -> set[str]:
+        """Apps subscribed to this bridge right now (interest count above zero)."""
+        return {app for app, n in self.interest.items() if n > 0}
+
+    def add_interest(self, app: str) -> None:
+        self.interest[app] = self.interest.get(app, 0) + 1
+
+    def drop_interest(self, app: str) -> bool:
+        """Give one count back; False when the app had none."""
+        n = self.interest.get(app, 0)
+        if n <= 0:
+            return False
+        if n == 1:
+            del self.interest[app]
+        else:
+            self.interest[app] = n - 1
+        return True
 
     def json(self, *, with_recorder: bool = False) -> JsonDict:
         ids = [c.id for c in self.channels]
@@ -1271,19 +1303,22 @@ class Engine:
             if c.bridge is not b:
                 raise SimHttpError(422, "Channel not in this bridge")
         for c in chans:
-            self._leave_bridge(b, c)
+            self._leave_bridge(b, c, unsubscribe=True)
 
     def destroy_bridge(self, bridge_id: str) -> None:
         b = self._bridge(bridge_id)
+        # Kicked channels give their interest back (their ChannelLeftBridge still goes out);
+        # only apps left with interest (channels that hung up inside, explicit subscriptions)
+        # see RecordingFinished and BridgeDestroyed. The recording file is stored regardless.
         for c in list(b.channels):
-            self._leave_bridge(b, c)
+            self._leave_bridge(b, c, unsubscribe=True)
         for rec in list(b.recordings):
             self._finish_recording(rec)
         del self.bridges[bridge_id]
-        self._emit(self._bridge_apps(b), "BridgeDestroyed", {"bridge": b.json()})
+        self._emit(b.apps, "BridgeDestroyed", {"bridge": b.json()})
 
     def _bridge_apps(self, b: SimBridge) -> set[str]:
-        apps = set(b.apps)
+        apps = b.apps
         for c in b.channels:
             apps |= c.apps
         return apps
@@ -1307,10 +1342,12 @@ class Engine:
 
     def _join_bridge(self, b: SimBridge, c: Chan) -> None:
         if c.bridge is not None:
-            self._leave_bridge(c.bridge, c)
+            # Moving through addChannel departs through the Stasis control, like removeChannel.
+            self._leave_bridge(c.bridge, c, unsubscribe=True)
         b.channels.insert(0, c)
         c.bridge = b
-        b.apps |= c.apps
+        if c.stasis_app is not None:
+            b.add_interest(c.stasis_app)
         self._update_technology(b)
         self._emit(
             c.apps | b.apps, "ChannelEnteredBridge", {"bridge": b.json(), "channel": c.json()}
@@ -1327,13 +1364,17 @@ class Engine:
             for o in others:
                 self._connected_line(o)
 
-    def _leave_bridge(self, b: SimBridge, c: Chan) -> None:
+    def _leave_bridge(self, b: SimBridge, c: Chan, *, unsubscribe: bool = False) -> None:
+        """``unsubscribe``: the channel left through the Stasis control (removeChannel,
+        DELETE /bridges, a move), so its app's interest goes after ChannelLeftBridge."""
         self._varset(c, "BRIDGEPEER", "")
         b.channels.remove(c)
         c.bridge = None
         self._update_technology(b)
         snapshot = b.json(with_recorder=not b.channels)
         self._emit(c.apps | b.apps, "ChannelLeftBridge", {"bridge": snapshot, "channel": c.json()})
+        if unsubscribe and c.stasis_app is not None:
+            b.drop_interest(c.stasis_app)
         for r in b.channels:
             peers = self._peers(b, r)
             if peers:
@@ -1484,9 +1525,9 @@ class Engine:
                 if b is None:
                     raise SimHttpError(422, "Event source does not exist")
                 if add:
-                    b.apps.add(app)
-                else:
-                    b.apps.discard(app)
+                    b.add_interest(app)
+                elif not b.drop_interest(app):
+                    raise SimHttpError(409, "Application not subscribed to event source")
             elif scheme not in ("endpoint", "deviceState"):
                 raise SimHttpError(400, f"Invalid event source URI scheme '{scheme}'")
         return self.app_json(app)

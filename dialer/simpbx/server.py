@@ -150,6 +150,7 @@ ARI_ROUTES: tuple[AriRoute, ...] = (
     _r("GET", "/recordings/stored/{recordingName}", "get_stored"),
     _r("DELETE", "/recordings/stored/{recordingName}", "delete_stored"),
     _r("GET", "/recordings/stored/{recordingName}/file", "stored_file"),
+    _r("GET", "/sounds/{soundId}", "get_sound"),
     _r("GET", "/playbacks/{playbackId}", "get_playback"),
     _r("DELETE", "/playbacks/{playbackId}", "stop_playback"),
     _r("GET", "/applications", "list_applications"),
@@ -161,6 +162,11 @@ ARI_ROUTES: tuple[AriRoute, ...] = (
     _r("GET", "/endpoints", "list_endpoints"),
 )
 EVENTS_QUERY = frozenset({"app", "subscribeAll", "api_key"})
+# The stock prompts of asterisk-core-sounds-en the dialplan falls back on; a test
+# adds a site prompt with ``sim.sounds.add("dialer/abandon-message")``.
+STOCK_SOUNDS = frozenset(
+    {"vm-nobodyavail", "vm-press", "digits/9", "sorry", "please-try-again", "removed", "goodbye"}
+)
 _Result = tuple[int, Any]
 
 
@@ -311,6 +317,7 @@ class SimPbx:
         self.events_sent: deque[tuple[str, JsonDict]] = deque(maxlen=keep_events)
         self.race_mode = False
         self.race_delay = 0.02
+        self.sounds: set[str] = set(STOCK_SOUNDS)
         self._fail_rules: list[FailRule] = []
         self._conns: set[WsConn] = set()
         self._stalled: set[WsConn] = set()
@@ -762,6 +769,13 @@ class SimPbx:
     def _op_stored_file(self, m: Mapping[str, str], p: dict[str, str], b: Any) -> _Result:
         path, content_type = self.engine.stored_file(m["recordingName"])
         return 200, _FileReply(path, content_type)
+
+    def _op_get_sound(self, m: Mapping[str, str], p: dict[str, str], b: Any) -> _Result:
+        # soundId arrives percent-decoded ("dialer%2Fabandon-message" -> "dialer/...").
+        sound_id = m["soundId"]
+        if sound_id not in self.sounds:
+            raise SimHttpError(404, "Sound not found")
+        return 200, {"id": sound_id, "formats": [{"language": "en", "format": "wav"}]}
 
     def _op_get_playback(self, m: Mapping[str, str], p: dict[str, str], b: Any) -> _Result:
         return 200, self.engine.get_playback(m["playbackId"])

@@ -7,6 +7,7 @@ the tests do not depend on ``../shared``); when the shared folder is present
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from ari_helpers import PASSWORD, USER, Backend, EventLog
 
-from dialer.ari import AriClient, AriEvents
+from dialer.ari import AriClient, AriEvents, AriNotFound
 from dialer.simpbx import SimPbx, start_simpbx
 
 
@@ -89,3 +90,14 @@ async def backend_events(backend: Backend) -> AsyncIterator[EventLog]:
     async with ws:
         await ws.wait_connected()
         yield log
+    if backend.sim is None:
+        # Asterisk unregisters the app of a closed socket asynchronously, by name: if the next
+        # test's socket registered "dialer" first, that late unregister removes it and calls
+        # then fail with "Stasis app 'dialer' doesn't exist". Wait until it is gone.
+        async with asyncio.timeout(5.0):
+            while True:
+                try:
+                    await backend.client.get_application("dialer")
+                except AriNotFound:
+                    break
+                await asyncio.sleep(0.05)
