@@ -37,6 +37,7 @@ from sqlalchemy import Executable, bindparam, literal_column, null, select, unio
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from compliance.campaigns import Campaign, CampaignStore
+from compliance.database import UtcDateTime
 from compliance.leads import LeadStore
 from compliance.ledger import ContactLedger, utcnow
 from compliance.lists import ListKind, ListStore, RedisListMirror
@@ -52,8 +53,8 @@ from compliance.numbers import InvalidNumber
 from compliance.policy import Policy
 from compliance.redis_ledger import RedisLedger
 from compliance.sql_ledger import SqlLedger
-from compliance.tables import UtcDateTime, list_entries, open_engine, reader
 from compliance.tables import leads as leads_table
+from compliance.tables import list_entries, open_engine, reader
 
 # The gate's one SQL read when the lists are not mirrored: the campaign's lead for the
 # number (tagged "lead") and the number's list entries (tagged with their list kind).

@@ -30,9 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-# UtcDateTime is re-exported: compliance.gate (and older callers) import it from here.
-from compliance.database import UtcDateTime as UtcDateTime
-from compliance.database import is_sqlite, make_engine, sqlite_begin_immediate
+from compliance.database import UtcDateTime, is_sqlite, make_engine, sqlite_begin_immediate
 
 metadata = MetaData()
 
