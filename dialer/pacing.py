@@ -28,10 +28,14 @@ and ``on_talk(result)``. Three pacers:
     at or under the target. The controller is deliberately slow (small
     proportional gain, half-hour integral): agents are busier under a steady
     threshold than under one swinging around the same mean abandon rate, and
-    one abandon must not halve the dialling. Until a few answers have been
-    seen, and while the measured rate is over the target by more than the
-    next quarter of an hour's answers repay (a young campaign's first abandon
-    is not worth hours of progressive dialling), it dials progressively.
+    one abandon must not halve the dialling. While the measured rate is over
+    the target by more than the next quarter of an hour's answers repay (a
+    young campaign's first abandon is not worth hours of progressive
+    dialling), it dials progressively. Until a few answers have been seen it
+    warms up: progressive, plus the calls that a cautious upper bound of the
+    answer rate measured on settled dials says the ready agents can absorb
+    (a small team at a 10 % answer rate otherwise idles most of its first
+    ten minutes).
 
 All times are seconds in the caller's clock (``PacingSnapshot.now`` and
 ``DialResult.at`` / ``TalkResult.at`` share it).
@@ -367,6 +371,24 @@ def _poisson(mean: float) -> list[float]:
     return out
 
 
+def _binomial_surplus(total: int, p: float, capacity: int) -> float:
+    """E[(X - capacity)+] for X ~ Binomial(total, p), 0 <= p < 1, in O(capacity).
+
+    E[(X - c)+] = E[X] - E[min(X, c)] and E[min(X, c)] = sum over j < c of P(X > j).
+    """
+    if total <= 0:
+        return 0.0
+    odds = p / (1.0 - p)
+    term = math.exp(total * math.log1p(-p))  # P(X = 0); underflows harmlessly to 0
+    below = 0.0
+    capped = 0.0
+    for j in range(min(capacity, total + 1)):
+        below += term
+        capped += 1.0 - below
+        term *= odds * (total - j) / (j + 1)
+    return max(0.0, total * p - capped)
+
+
 def _accumulate(pmf: list[float]) -> list[float]:
     running = 0.0
     out = []
@@ -402,6 +424,12 @@ class PredictivePacer:
     REFRESH_SECONDS = 15.0
     AGENT_REFRESH_SECONDS = 60.0
     MIN_ANSWERED_SAMPLES = 7
+    WARMUP_Z = 1.64
+    WARMUP_SETTLE = 30.0
+    WARMUP_MIN_DIALS = 10
+    WARMUP_MEMORY = 5000
+    WARM_ALLOWED = 0.25
+    RESERVE_SPREAD = 2.5
     MIN_TALK_SAMPLES = 8
     RATE_HALF_LIFE = 60.0
     EXACT_VARIANCE = 1.5
@@ -418,7 +446,7 @@ class PredictivePacer:
         max_lines_per_agent: float | None = None,
         window_seconds: float = DEFAULT_WINDOW_SECONDS,
         day_seconds: float = DEFAULT_DAY_SECONDS,
-        reserve: float = 1.5,
+        reserve: float = 0.5,
         gain: float = 0.3,
         integral_seconds: float = 1800.0,
         borrow_seconds: float = 900.0,
@@ -452,10 +480,16 @@ class PredictivePacer:
         self._dial_rate = 0.0
         self._min_talk_samples = self.MIN_TALK_SAMPLES
         self._future_share: list[float] = []
+        self.predicted_abandons = 0.0
+        # (placed at, answered) of every finished dial until the model is ready
+        self._warmup_dials: list[tuple[float, bool]] | None = []
 
     # ------------------------------------------------------------ learning
 
     def on_dial(self, result: DialResult) -> None:
+        if self._warmup_dials is not None:
+            if len(self._warmup_dials) < self.WARMUP_MEMORY:
+                self._warmup_dials.append((result.at - result.ring_seconds, result.answered))
         self.answer_slow.add(result.answered)
         self.answer_fast.add(result.answered)
         if result.answered:
@@ -487,22 +521,29 @@ class PredictivePacer:
         if dt > 0.0:
             self._dial_rate *= 0.5 ** (dt / self.RATE_HALF_LIFE)
         slack = min(self.window.slack(self.target_abandon), self.day.slack(self.target_abandon))
-        if slack < -self._borrow() or not self._model_ready(snapshot.agents_logged_in):
+        if slack < -self._borrow():
             self._count_placed(progressive)
             return progressive
+        if not self._model_ready(snapshot.agents_logged_in):
+            n = max(progressive, self._warmup_calls(snapshot))
+            self._count_placed(n)
+            return n
+        self._warmup_dials = None
         # The first talks to end are the short ones: trust the talk-time
         # distribution only once about two calls per agent have ended.
         self._min_talk_samples = max(self.MIN_TALK_SAMPLES, 2 * snapshot.agents_logged_in)
         self._maybe_refresh(snapshot.now)
         threshold = self._threshold(slack, dt)
-        extra = self._predictive_calls(snapshot, threshold)
-        n = max(progressive, extra)
+        extra, risk = self._predictive_calls(snapshot, threshold, progressive)
+        n = extra
         if self.max_lines_per_agent is not None:
             cap = math.floor(self.max_lines_per_agent * snapshot.agents_logged_in + 1e-9)
             n = min(n, max(0, cap - len(snapshot.dials_in_flight)))
             n = max(n, min(progressive, max(0, cap - len(snapshot.dials_in_flight))))
         n = max(0, n)
         self._count_placed(n)
+        if n:
+            self._record_risk(risk * min(1.0, n / extra))
         return n
 
     def _borrow(self) -> float:
@@ -515,6 +556,62 @@ class PredictivePacer:
         """
         flow = self.target_abandon * self._answer_flow.rate * self.borrow_seconds
         return min(flow, 0.5 * self.target_abandon * self.window.answered)
+
+    def _warmup_calls(self, snapshot: PacingSnapshot) -> int:
+        """Before the distributions are learnt: a cautious ratio from the answers seen so far.
+
+        The answer rate is measured only on dials placed at least
+        ``WARMUP_SETTLE`` seconds ago (finished or still ringing): the first
+        results to come back are the fast failures, and counting them alone
+        would make a high answer rate look low. Every dial in flight and every
+        new one is then taken to answer with an upper confidence bound of that
+        rate, all at the same moment, with only the ready agents to take them;
+        calls are added while the expected surplus of answers over ready
+        agents stays under half the target per answer. With too few settled
+        dials this is progressive dialling.
+        """
+        dials = self._warmup_dials
+        if not dials:
+            return 0
+        settled = snapshot.now - self.WARMUP_SETTLE
+        seen = sum(1 for e in snapshot.dials_in_flight if e >= self.WARMUP_SETTLE)
+        answered = 0
+        for placed_at, hit in dials:
+            if placed_at <= settled:
+                seen += 1
+                answered += hit
+        if seen < self.WARMUP_MIN_DIALS:
+            return 0
+        capacity = snapshot.agents_ready - snapshot.customers_waiting
+        if capacity <= 0:
+            return 0
+        share = answered / seen
+        z2 = self.WARMUP_Z**2
+        centre = share + z2 / (2.0 * seen)
+        spread = self.WARMUP_Z * math.sqrt(share * (1.0 - share) / seen + z2 / (4.0 * seen * seen))
+        p_high = min(1.0, (centre + spread) / (1.0 + z2 / seen))
+        if p_high >= 1.0:
+            return 0
+        allowed = self.WARM_ALLOWED * self.target_abandon
+        in_flight = len(snapshot.dials_in_flight)
+
+        def within(total: int) -> bool:
+            return _binomial_surplus(total, p_high, capacity) <= allowed * total * p_high
+
+        # The surplus share grows with the number of calls: bisect for the largest total.
+        low, high = in_flight, in_flight + 4 * snapshot.agents_logged_in + 20
+        if not within(low):
+            return 0
+        while low < high:
+            middle = (low + high + 1) // 2
+            if within(middle):
+                low = middle
+            else:
+                high = middle - 1
+        return low - in_flight
+
+    def _record_risk(self, risk: float) -> None:
+        self.predicted_abandons += self._p_answer * risk
 
     def _count_placed(self, n: int) -> None:
         self._dial_rate += n * math.log(2.0) / self.RATE_HALF_LIFE
@@ -538,7 +635,10 @@ class PredictivePacer:
         scale = max(1.0, math.sqrt(expected))
         # A young campaign has earned little slack: ask for a reserve that
         # grows with it instead of starting far below it.
-        reserve = min(self.reserve + 1.5 * scale, 0.5 * self.target_abandon * self.window.answered)
+        reserve = min(
+            self.reserve + self.RESERVE_SPREAD * scale,
+            0.5 * self.target_abandon * self.window.answered,
+        )
         error = max(-3.0, min(1.0, (slack - reserve) / scale))
         # Below the reserve only because the campaign is young (few answers
         # yet, no excess abandons) is no reason to lower the threshold.
@@ -709,7 +809,9 @@ class PredictivePacer:
         ]
         return free_rows, dial_rows
 
-    def _small_team_calls(self, snapshot: PacingSnapshot, threshold: float) -> int:
+    def _small_team_calls(
+        self, snapshot: PacingSnapshot, threshold: float, minimum: int
+    ) -> tuple[int, float]:
         """Exact counts for a small team, where the normal approximation is too rough.
 
         For each answer-time point tau_j the number of customers answered by
@@ -734,8 +836,9 @@ class PredictivePacer:
             for row in free_rows:
                 frees = _add_bernoulli(frees, row[j])
             free_cdf.append(list(_accumulate(frees)))
-        limit = 4 * snapshot.agents_logged_in + 20
+        limit = max(minimum, 4 * snapshot.agents_logged_in + 20)
         placed = 0
+        risk = 0.0
         while placed < limit:
             q = 0.0
             for j in range(m):
@@ -744,28 +847,36 @@ class PredictivePacer:
                     t = base + a
                     if t >= 0 and w > 1e-12:
                         q += w * cdf[min(t, last)]
-            if q / m > threshold:
+            if q / m > threshold and placed >= minimum:
                 break
             placed += 1
+            risk += q / m
             for j in range(m):
                 answers[j] = _add_bernoulli(answers[j], p * (j + 0.5) / m)
-        return placed
+        return placed, risk
 
-    def _predictive_calls(self, snapshot: PacingSnapshot, threshold: float) -> int:
-        """Add calls while the next one's predicted abandon probability is under threshold."""
+    def _predictive_calls(
+        self, snapshot: PacingSnapshot, threshold: float, minimum: int
+    ) -> tuple[int, float]:
+        """Add calls while the next one's predicted abandon probability is under threshold.
+
+        At least ``minimum`` calls; also returns the sum of the placed calls'
+        predicted abandon probabilities (given an answer).
+        """
         small = snapshot.agents_logged_in <= self.SMALL_TEAM
         if small and len(snapshot.dials_in_flight) <= 5 * self.SMALL_TEAM:
-            return self._small_team_calls(snapshot, threshold)
+            return self._small_team_calls(snapshot, threshold, minimum)
         mean, var = self._supply_demand(snapshot)
         m = self.QUANTILES
         p = self._p_answer
         shares = [p * (j + 0.5) / m for j in range(m)]
-        limit = 4 * snapshot.agents_logged_in + 20
+        limit = max(minimum, 4 * snapshot.agents_logged_in + 20)
         exact = max(var) < self.EXACT_VARIANCE
         # pmf[j][i]: probability that i of the calls already added answer
         # before the candidate would (answering at its quantile tau_j).
         pmf = [[1.0] for _ in range(m)]
         placed = 0
+        risk = 0.0
         while placed < limit:
             if exact:
                 q = sum(self._exact_risk(mean[j], var[j], pmf[j]) for j in range(m)) / m
@@ -780,13 +891,14 @@ class PredictivePacer:
                     )
                     / m
                 )
-            if q > threshold:
+            if q > threshold and placed >= minimum:
                 break
             placed += 1
+            risk += q
             if exact:
                 for j, s in enumerate(shares):
                     pmf[j] = _add_bernoulli(pmf[j], s)
-        return placed
+        return placed, risk
 
     @staticmethod
     def _exact_risk(mean: float, var: float, pmf: list[float]) -> float:

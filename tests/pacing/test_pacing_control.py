@@ -61,11 +61,13 @@ def _thresholds(pacer: PredictivePacer, slacks: list[float]) -> list[float]:
 def test_one_abandon_moves_the_threshold_little() -> None:
     # A steady threshold keeps agents busier than one swinging around the same
     # mean abandon rate (occupancy is concave in the threshold): one abandon
-    # (the slack dropping by one) must not cut the threshold by half.
+    # (the slack dropping by one) must not cut the threshold by half. Here an
+    # answer every 4 s: one abandon is 1/2.6 of the quarter-hour's swing, and
+    # the threshold drops by the gain times that (about 11 %).
     pacer = PredictivePacer(target_abandon=0.03)
     _teach(pacer, answered=600, step=1.0)
     before, after = _thresholds(pacer, [8.0, 7.0])
-    assert 0.9 * before < after < before, (before, after)
+    assert 0.85 * before < after < before, (before, after)
 
 
 def test_the_threshold_follows_a_lasting_lack_of_slack() -> None:
