@@ -480,7 +480,6 @@ class PredictivePacer:
         self._dial_rate = 0.0
         self._min_talk_samples = self.MIN_TALK_SAMPLES
         self._future_share: list[float] = []
-        self.predicted_abandons = 0.0
         # (placed at, answered) of every finished dial until the model is ready
         self._warmup_dials: list[tuple[float, bool]] | None = []
 
@@ -534,16 +533,13 @@ class PredictivePacer:
         self._min_talk_samples = max(self.MIN_TALK_SAMPLES, 2 * snapshot.agents_logged_in)
         self._maybe_refresh(snapshot.now)
         threshold = self._threshold(slack, dt)
-        extra, risk = self._predictive_calls(snapshot, threshold, progressive)
-        n = extra
+        n = self._predictive_calls(snapshot, threshold, progressive)
         if self.max_lines_per_agent is not None:
             cap = math.floor(self.max_lines_per_agent * snapshot.agents_logged_in + 1e-9)
             n = min(n, max(0, cap - len(snapshot.dials_in_flight)))
             n = max(n, min(progressive, max(0, cap - len(snapshot.dials_in_flight))))
         n = max(0, n)
         self._count_placed(n)
-        if n:
-            self._record_risk(risk * min(1.0, n / extra))
         return n
 
     def _borrow(self) -> float:
@@ -609,9 +605,6 @@ class PredictivePacer:
             else:
                 high = middle - 1
         return low - in_flight
-
-    def _record_risk(self, risk: float) -> None:
-        self.predicted_abandons += self._p_answer * risk
 
     def _count_placed(self, n: int) -> None:
         self._dial_rate += n * math.log(2.0) / self.RATE_HALF_LIFE
@@ -809,9 +802,7 @@ class PredictivePacer:
         ]
         return free_rows, dial_rows
 
-    def _small_team_calls(
-        self, snapshot: PacingSnapshot, threshold: float, minimum: int
-    ) -> tuple[int, float]:
+    def _small_team_calls(self, snapshot: PacingSnapshot, threshold: float, minimum: int) -> int:
         """Exact counts for a small team, where the normal approximation is too rough.
 
         For each answer-time point tau_j the number of customers answered by
@@ -838,7 +829,6 @@ class PredictivePacer:
             free_cdf.append(list(_accumulate(frees)))
         limit = max(minimum, 4 * snapshot.agents_logged_in + 20)
         placed = 0
-        risk = 0.0
         while placed < limit:
             q = 0.0
             for j in range(m):
@@ -850,19 +840,12 @@ class PredictivePacer:
             if q / m > threshold and placed >= minimum:
                 break
             placed += 1
-            risk += q / m
             for j in range(m):
                 answers[j] = _add_bernoulli(answers[j], p * (j + 0.5) / m)
-        return placed, risk
+        return placed
 
-    def _predictive_calls(
-        self, snapshot: PacingSnapshot, threshold: float, minimum: int
-    ) -> tuple[int, float]:
-        """Add calls while the next one's predicted abandon probability is under threshold.
-
-        At least ``minimum`` calls; also returns the sum of the placed calls'
-        predicted abandon probabilities (given an answer).
-        """
+    def _predictive_calls(self, snapshot: PacingSnapshot, threshold: float, minimum: int) -> int:
+        """Add calls (at least ``minimum``) while the next one's abandon risk is under threshold."""
         small = snapshot.agents_logged_in <= self.SMALL_TEAM
         if small and len(snapshot.dials_in_flight) <= 5 * self.SMALL_TEAM:
             return self._small_team_calls(snapshot, threshold, minimum)
@@ -876,7 +859,6 @@ class PredictivePacer:
         # before the candidate would (answering at its quantile tau_j).
         pmf = [[1.0] for _ in range(m)]
         placed = 0
-        risk = 0.0
         while placed < limit:
             if exact:
                 q = sum(self._exact_risk(mean[j], var[j], pmf[j]) for j in range(m)) / m
@@ -894,11 +876,10 @@ class PredictivePacer:
             if q > threshold and placed >= minimum:
                 break
             placed += 1
-            risk += q
             if exact:
                 for j, s in enumerate(shares):
                     pmf[j] = _add_bernoulli(pmf[j], s)
-        return placed, risk
+        return placed
 
     @staticmethod
     def _exact_risk(mean: float, var: float, pmf: list[float]) -> float:
