@@ -158,6 +158,7 @@ def runner_config(settings: Settings) -> RunnerConfig:
         abandon_media=d.abandon_media,
         abandon_context=d.abandon_context,
         amd=d.amd,
+        amd_after_greeting_ms=d.amd_after_greeting_ms,
         inbound_policy=InboundPolicy(d.inbound_policy),
         claimer=d.claimer,
     )

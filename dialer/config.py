@@ -53,6 +53,9 @@ class DialerSection:
     # (asterisk_conf/extensions.conf); "": abandon_media is played over ARI, no opt-out.
     abandon_context: str = "dialer-abandon"
     amd: bool = False
+    # AMD()'s after-greeting silence in ms: AMD answers HUMAN only after it, so it is
+    # taken off connect_limit (the 2 s count from the end of the customer's greeting).
+    amd_after_greeting_ms: int = 800
     inbound_policy: str = "pause"
     # The name this process claims leads under. At start-up it hands back only the leads
     # still claimed under this name: give every dialer process on a campaign its own,
@@ -189,6 +192,12 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"ari.url: must start with http:// or https://, got {settings.ari.url!r}")
     if not 0 < settings.dialer.connect_limit <= 2.0:
         raise ConfigError("dialer.connect_limit: must be > 0 and at most 2 seconds (abandon rule)")
+    left = settings.dialer.connect_limit * 1000 - settings.dialer.amd_after_greeting_ms
+    if settings.dialer.amd_after_greeting_ms < 100 or left < 500:
+        raise ConfigError(
+            "dialer.amd_after_greeting_ms: must be at least 100 and leave at least 500 ms of "
+            f"dialer.connect_limit to find an agent (now {left:.0f} ms left)"
+        )
     if settings.dialer.inbound_policy not in ("pause", "progressive"):
         raise ConfigError("dialer.inbound_policy: must be 'pause' or 'progressive'")
     if not 0 < settings.http.port < 65536:

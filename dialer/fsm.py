@@ -81,6 +81,10 @@ class CallParams:
     ring_timeout: int
     amd: bool = False
     connect_limit: float = 2.0
+    # AMD() says HUMAN only after this much silence following the greeting: the
+    # customer has been waiting that long already when the call comes back to us,
+    # so the agent must be found within connect_limit minus it.
+    amd_after_greeting: float = 0.0
     abandon_media: str = "sound:vm-nobodyavail"
     abandon_message_limit: float = 15.0
     max_originate_tries: int = 3
@@ -631,7 +635,10 @@ def _on_answer(s: CallState, ev: StasisStarted, now: float) -> Step:
             s, dial = _dial_ended(s, now, answered=False, abandoned=False)
             return s, (*dial, Hangup(p.channel_id, "answering machine"))
     s = replace(s, phase=Phase.ANSWERED)
-    return s, (RequestAgent(), StartTimer(Timer.CONNECT, now + p.connect_limit))
+    limit = p.connect_limit
+    if s.amd_status is not None:
+        limit -= p.amd_after_greeting
+    return s, (RequestAgent(), StartTimer(Timer.CONNECT, now + limit))
 
 
 def _on_end_requested(s: CallState, ev: EndRequested, now: float) -> Step:

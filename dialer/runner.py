@@ -119,6 +119,9 @@ class RunnerConfig:
     max_originate_tries: int = 3
     originate_backoff: float = 0.5
     amd: bool = False
+    # AMD()'s afterGreetingSilence (ms), passed to [dialer-amd] and taken off the
+    # connect limit: the 2 s count from the end of the customer's greeting.
+    amd_after_greeting_ms: int = 800
     recording_format: str = "wav"
     inbound_policy: InboundPolicy = InboundPolicy.PAUSE
     claimer: str = "dialer"
@@ -627,6 +630,7 @@ class Runner:
                 ring_timeout=run.plan.ring_timeout,
                 amd=self.config.amd,
                 connect_limit=self.config.connect_limit,
+                amd_after_greeting=self.config.amd_after_greeting_ms / 1000.0,
                 abandon_media=self.config.abandon_media,
                 max_originate_tries=self.config.max_originate_tries,
                 originate_backoff=self.config.originate_backoff,
@@ -908,6 +912,7 @@ class Runner:
                     "DIALER_ATTEMPT_ID": p.attempt_id,
                     "DIALER_ATTEMPT": p.attempt_id,
                     "DIALER_NUMBER": call.lead.number,
+                    "DIALER_AMD_AFTER_GREETING_MS": str(self.config.amd_after_greeting_ms),
                 },
                 amd=cmd.amd,
             )

@@ -39,6 +39,8 @@ def test_defaults_toml_then_environment(tmp_path: Path) -> None:
         ({"DIALER__ARI__URL": "ftp://x"}, "ari.url"),
         ({"DIALER__DIALER__CONNECT_LIMIT": "5"}, "dialer.connect_limit"),
         ({"DIALER__DIALER__AMD": "perhaps"}, "dialer.amd"),
+        ({"DIALER__DIALER__AMD_AFTER_GREETING_MS": "1800"}, "dialer.amd_after_greeting_ms"),
+        ({"DIALER__DIALER__AMD_AFTER_GREETING_MS": "50"}, "dialer.amd_after_greeting_ms"),
         ({"DIALER__DIALER__CUSTOMER_ENDPOINT": "PJSIP/x"}, "customer_endpoint"),
         ({"DIALER__ARI": "1"}, "DIALER__SECTION__KEY"),
     ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 
@@ -257,6 +258,16 @@ def test_amd_machine_is_hung_up_and_not_a_person() -> None:
 def test_amd_human_is_connected() -> None:
     _, cmds = run([(0, Start()), (3, StasisStarted(("amd", "HUMAN", "HUMAN-800-800")))])
     assert RequestAgent() in cmds
+
+
+def test_after_amd_the_connect_limit_counts_from_the_end_of_the_greeting() -> None:
+    # AMD said HUMAN after 0.8 s of silence following the greeting: 1.2 s are left.
+    params = replace(PARAMS, amd=True, amd_after_greeting=0.8)
+    _, cmds = run([(0, Start()), (3, StasisStarted(("amd", "HUMAN", "HUMAN-800-800")))], params)
+    assert StartTimer(Timer.CONNECT, 3 + 2.0 - 0.8) in cmds
+    # without AMD the whole limit counts from the answer
+    _, cmds = run([(0, Start()), (3, StasisStarted(("customer", "camp")))], params)
+    assert StartTimer(Timer.CONNECT, 3 + 2.0) in cmds
 
 
 def test_originate_5xx_retries_same_channel_then_409_is_accepted() -> None:

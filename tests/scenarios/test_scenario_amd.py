@@ -26,6 +26,10 @@ async def test_amd_machines_hung_up_people_connected(scenario_factory: Any) -> N
             and r.query.get("channelId", "").startswith("dl-")
         ]
         assert amd and all(r.query.get("context") == "dialer-amd" for r in amd)
+        # [dialer-amd] gives AMD() the after-greeting silence the runner takes off its limit
+        assert all(r.body["variables"]["DIALER_AMD_AFTER_GREETING_MS"] == "800" for r in amd), amd[
+            0
+        ].body
         subs = [r for r in scn.sim.requests if r.path.endswith("/subscription")]
         assert len(subs) == len(amd)
         funnel = await scn.stack.attempts.funnel("scn")
