@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from urllib.parse import quote
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
 from agi_scripts.app import AgiService
 from agi_scripts.app import AgiSettings as AgiAppSettings
@@ -44,7 +42,7 @@ from dialer.ari.errors import AriError, AriNotFound, AriUnauthorized
 from dialer.ari.ws import AriEvents
 from dialer.attempts import AttemptLog
 from dialer.config import Settings
-from dialer.http_api import make_api_app
+from dialer.http_api import RECORDINGS_PREFIX, make_api_app
 from dialer.ports import CallControl, Clock, SystemClock
 from dialer.runner import InboundPolicy, Runner, RunnerConfig
 from dialer.timeline import AttemptCallTimeline
@@ -302,45 +300,20 @@ async def running(
             await stack.events.stop()
 
 
-RECORDINGS_PREFIX = "/api/recordings/"
-
-
 def http_app(stack: DialerStack) -> web.Application:
     """What ``dialer serve`` listens with: the dialer API, and the recordings API under
     ``/api/recordings/`` when the recordings index is open.
 
-    Both APIs read ``Authorization: Bearer``: the dialer's one shared token
-    (``http.token``) and the recordings' per-user tokens (``dialer recordings user
-    token``). aiohttp runs a parent app's middlewares for its sub-apps too, so the
-    dialer token check cannot sit on the parent as is: it would turn away every
-    recordings user. The dialer API is built without its own check and guarded here,
-    except for the recordings prefix (its own guard authenticates the user).
+    Both read ``Authorization: Bearer``. The dialer API takes the shared ``http.token``
+    and the recordings users' tokens (``dialer user token``), each user acting with
+    its role (``dialer.http_api``). aiohttp runs a parent app's middlewares for its
+    sub-apps too: the dialer's guard leaves the recordings prefix to the recordings
+    app's own guard.
     """
-    token = stack.settings.http.token
-    if stack.recordings is None:
-        return make_api_app(stack, token=token)
-    app = make_api_app(stack, token="")
-    if token:
-        app.middlewares.append(_dialer_token_guard(token))
-    app.add_subapp(RECORDINGS_PREFIX, make_recordings_app(stack.recordings))
+    app = make_api_app(stack, token=stack.settings.http.token, users=stack.recordings)
+    if stack.recordings is not None:
+        app.add_subapp(RECORDINGS_PREFIX, make_recordings_app(stack.recordings))
     return app
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _dialer_token_guard(token: str) -> Middleware:
-    expected = f"Bearer {token}".encode()
-
-    @web.middleware
-    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path != "/api/health" and not request.path.startswith(RECORDINGS_PREFIX):
-            given = request.headers.get("Authorization", "").encode()
-            if not hmac.compare_digest(given, expected):
-                return web.json_response({"error": "missing or wrong bearer token"}, status=401)
-        return await handler(request)
-
-    return guard
 
 
 async def serve(settings: Settings) -> int:
@@ -355,6 +328,14 @@ async def serve(settings: Settings) -> int:
     try:
         await stack.load_all_campaigns()
         app = http_app(stack)
+        if not settings.http.token and stack.recordings is None:
+            logger.warning(
+                "the dialer HTTP API on %s:%s is OPEN: set http.token, or enable the "
+                "recordings index (DIALER_NUMBER_KEY) and give each user a token "
+                "(dialer user add / dialer user token)",
+                settings.http.host,
+                settings.http.port,
+            )
         if settings.agi.enabled:
             agi = await _start_agi(settings, stack)
         site_runner = web.AppRunner(app)

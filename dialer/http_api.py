@@ -9,18 +9,28 @@ Supervisors: ``GET/POST /api/campaigns``, ``POST /api/campaigns/{name}/start``,
 ``POST /api/inbound`` ``{"waiting": n}`` (inbound first); ``GET /api/health``.
 
 Bad input gets 400 with ``{"error": ..., "field": ...}``; an agent never sees a
-full phone number (masked). When ``http.token`` is set every request needs
-``Authorization: Bearer <token>``.
+full phone number (masked).
+
+Who may do what (``Authorization: Bearer <token>``; ``/api/health`` is open):
+the shared ``http.token`` may do everything (integrations, the PBX's inbound
+signal); a user token of the recordings users (``dialer user token NAME``) acts
+with the user's role: an ``agent`` only on ``/api/agents/<own agent id>``, a
+``supervisor`` or ``admin`` on everything, ``compliance`` may read the campaigns
+and their figures. With neither a shared token nor a user store the API is open
+(development only; ``dialer serve`` warns). Paths under ``/api/recordings/``
+are the recordings app's own and are left to its guard.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
@@ -35,14 +45,54 @@ from compliance.numbers import mask
 from dialer.adapters import campaign_plan
 from dialer.ari.errors import AriError
 from dialer.dispositions import DispositionRejected, DispositionRequest
+from recordings.model import Role
+from recordings.service import Principal
 
 if TYPE_CHECKING:
     from dialer.app import DialerStack
 
+
+class Authenticator(Protocol):
+    """The user behind a bearer token (``recordings.service.RecordingsService``)."""
+
+    async def authenticate(self, token: str) -> Principal | None: ...
+
+
+class Access(StrEnum):
+    """What a route asks of the caller."""
+
+    OPEN = "open"
+    AGENT = "agent"  # the agent named in the path, or a supervisor
+    READ = "read"  # campaigns and figures
+    CONTROL = "control"  # campaign control, inbound signal
+
+
+@dataclass(frozen=True, slots=True)
+class ApiGuard:
+    """The shared token and/or the user store; neither means an open API."""
+
+    token: str = ""
+    users: Authenticator | None = None
+
+    @property
+    def open(self) -> bool:
+        return not self.token and self.users is None
+
+
+SHARED_TOKEN_USER = Principal("http.token", Role.ADMIN)
+_ROLES: dict[Access, frozenset[Role]] = {
+    Access.AGENT: frozenset({Role.SUPERVISOR, Role.ADMIN}),
+    Access.READ: frozenset({Role.SUPERVISOR, Role.ADMIN, Role.COMPLIANCE}),
+    Access.CONTROL: frozenset({Role.SUPERVISOR, Role.ADMIN}),
+}
+RECORDINGS_PREFIX = "/api/recordings/"
+
 STACK_KEY: web.AppKey[DialerStack] = web.AppKey("dialer_stack")
-TOKEN_KEY: web.AppKey[str] = web.AppKey("dialer_token", str)
+GUARD_KEY: web.AppKey[ApiGuard] = web.AppKey("dialer_guard", ApiGuard)
+ACCESS_KEY: web.AppKey[dict[str, Access]] = web.AppKey("dialer_access", dict)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+logger = logging.getLogger(__name__)
 
 
 def _error(status: int, message: str, field: str = "") -> web.Response:
@@ -52,13 +102,43 @@ def _error(status: int, message: str, field: str = "") -> web.Response:
     return web.json_response(body, status=status)
 
 
+def allowed(user: Principal, access: Access, agent_id: str) -> bool:
+    """May ``user`` use a route asking ``access`` (about agent ``agent_id``)?"""
+    if access is Access.OPEN:
+        return True
+    if access is Access.AGENT and user.role is Role.AGENT:
+        return bool(user.agent_id) and user.agent_id == agent_id
+    return user.role in _ROLES[access]
+
+
+async def _caller(guard: ApiGuard, header: str) -> Principal | None:
+    scheme, _, given = header.partition(" ")
+    if scheme != "Bearer" or not given:
+        return None
+    if guard.token and hmac.compare_digest(given.encode(), guard.token.encode()):
+        return SHARED_TOKEN_USER
+    if guard.users is not None:
+        return await guard.users.authenticate(given)
+    return None
+
+
 @web.middleware
 async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    token = request.app[TOKEN_KEY]
-    if token and request.path != "/api/health":
-        given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return _error(401, "missing or wrong bearer token")
+    guard = request.app[GUARD_KEY]
+    if guard.open or request.path.startswith(RECORDINGS_PREFIX):
+        return await handler(request)
+    route = request.match_info.route.resource
+    key = f"{request.method} {route.canonical}" if route is not None else ""
+    access = request.app[ACCESS_KEY].get(key, Access.CONTROL) if route is not None else None
+    if access is None or access is Access.OPEN:
+        return await handler(request)  # unknown paths get aiohttp's 404; health is open
+    user = await _caller(guard, request.headers.get("Authorization", ""))
+    if user is None:
+        return _error(401, "missing or wrong bearer token")
+    if not allowed(user, access, request.match_info.get("agent", "")):
+        return _error(403, f"{user.role.value} {user.name!r} may not use {request.path}")
+    if request.method != "GET":
+        logger.info("api %s %s by %s (%s)", request.method, request.path, user.name, user.role)
     return await handler(request)
 
 
@@ -272,22 +352,41 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
-def make_api_app(stack: DialerStack, *, token: str = "") -> web.Application:
+def make_api_app(
+    stack: DialerStack, *, token: str = "", users: Authenticator | None = None
+) -> web.Application:
+    """The dialer API; ``token`` (shared, full rights) and ``users`` guard it (module doc)."""
     app = web.Application(middlewares=[_auth])
     app[STACK_KEY] = stack
-    app[TOKEN_KEY] = token
+    app[GUARD_KEY] = ApiGuard(token, users)
+    access: dict[str, Access] = {}
     r = app.router
-    r.add_post("/api/agents/{agent}/login", agent_login)
+
+    def add(method: str, path: str, handler: Handler, needs: Access) -> None:
+        r.add_route(method, path, handler)
+        access[f"{method} {path}"] = needs
+
+    add("POST", "/api/agents/{agent}/login", agent_login, Access.AGENT)
     for name in ("ready", "pause", "logout", "hangup"):
-        r.add_post(f"/api/agents/{{agent}}/{name}", _agent_action(name))
-    r.add_post("/api/agents/{agent}/disposition", agent_disposition)
-    r.add_get("/api/agents/{agent}", agent_get)
-    r.add_get("/api/campaigns", campaign_list)
-    r.add_post("/api/campaigns", campaign_create)
-    r.add_post("/api/campaigns/{name}/start", _campaign_state(CampaignState.RUNNING))
-    r.add_post("/api/campaigns/{name}/pause", _campaign_state(CampaignState.PAUSED))
-    r.add_post("/api/campaigns/{name}/stop", _campaign_state(CampaignState.STOPPED))
-    r.add_get("/api/campaigns/{name}/figures", campaign_figures)
-    r.add_post("/api/inbound", inbound)
-    r.add_get("/api/health", health)
+        add("POST", f"/api/agents/{{agent}}/{name}", _agent_action(name), Access.AGENT)
+    add("POST", "/api/agents/{agent}/disposition", agent_disposition, Access.AGENT)
+    add("GET", "/api/agents/{agent}", agent_get, Access.AGENT)
+    add("GET", "/api/campaigns", campaign_list, Access.READ)
+    add("POST", "/api/campaigns", campaign_create, Access.CONTROL)
+    add(
+        "POST",
+        "/api/campaigns/{name}/start",
+        _campaign_state(CampaignState.RUNNING),
+        Access.CONTROL,
+    )
+    add(
+        "POST", "/api/campaigns/{name}/pause", _campaign_state(CampaignState.PAUSED), Access.CONTROL
+    )
+    add(
+        "POST", "/api/campaigns/{name}/stop", _campaign_state(CampaignState.STOPPED), Access.CONTROL
+    )
+    add("GET", "/api/campaigns/{name}/figures", campaign_figures, Access.READ)
+    add("POST", "/api/inbound", inbound, Access.CONTROL)
+    add("GET", "/api/health", health, Access.OPEN)
+    app[ACCESS_KEY] = access
     return app
