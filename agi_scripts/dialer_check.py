@@ -1,16 +1,20 @@
 """AGI script ``dialer_check``: the compliance gate for calls agents dial by hand (click-to-call).
 
 Dialplan: ``AGI(agi://host:4573/dialer-check,${EXTEN},${DIALER_CAMPAIGN},${DIALER_PRODUCT},
-${DIALER_CALLER_ID},${DIALER_CALLBACK},${DIALER_DIALLED_NUMBER})``; arguments
-after the number may be left out, then the channel variables of the same names
-are read (the reference capture passes only number and campaign). Without a
+${DIALER_CALLER_ID},${DIALER_CALLBACK},${DIALER_DIALLED_NUMBER})``; campaign,
+product and caller id may be left out (fewer arguments), then the channel
+variables of the same names are read (the reference capture passes only number
+and campaign); an argument passed empty counts as given (empty). Without a
 caller id the gate checks the campaign's registered one; the dialplan must then
 present that number (extensions.conf sets it from ``DIALER_CALLER_ID``).
 
 One atomic check-and-reserve per call (the attempt id is ``manual-<uniqueid>``,
-so a retried AGI never reserves twice), then ``DIALER_DECISION`` = ALLOW|BLOCK;
-when allowed ``DIALER_ATTEMPT_ID``; when refused ``DIALER_REASON`` (the first
-reason code) and, with several, ``DIALER_REASONS`` (all, comma-separated). An empty product lets
+so a retried AGI never reserves twice), then ``DIALER_DECISION`` = ALLOW|BLOCK.
+When allowed that is the only command: the dialplan derives the attempt id
+itself, ``manual-${UNIQUEID}`` (``ATTEMPT_PREFIX``; extensions.conf), so a
+session cut short can never leave ALLOW without it, and the caller waits for one
+round trip less. When refused, ``DIALER_REASON`` (the first reason code) and,
+with several, ``DIALER_REASONS`` (all, comma-separated). An empty product lets
 the gate choose (the lead's product, else the campaign's first). Fails closed: a gate
 error is a BLOCK with reason ``check_failed`` (the server's failure policy).
 """
@@ -32,6 +36,8 @@ from compliance.numbers import mask
 logger = logging.getLogger(__name__)
 
 CHECK_FAILED = "check_failed"
+# The attempt id of a manual call is ATTEMPT_PREFIX + the channel's uniqueid; the
+# dialplan (extensions.conf, [agent-manual]) builds the same string from ${UNIQUEID}.
 ATTEMPT_PREFIX = "manual-"
 
 
@@ -97,9 +103,16 @@ class DialerCheck:
 
     @staticmethod
     async def _arg_or_var(session: AgiSession, index: int, variable: str) -> str:
-        value = session.env.arg(index)
-        if value:
-            return value
+        """Argument ``index``; only when the dialplan passed fewer, the channel variable.
+
+        A present but empty argument (``dialer-check,${EXTEN},demo,,``: Asterisk
+        sends ``agi_arg_3: ``) is the dialplan's own answer, typically the same
+        variable expanded to nothing: asking the channel again would cost a round
+        trip for the same empty value.
+        """
+        args = session.env.args
+        if index <= len(args):
+            return args[index - 1]
         return await session.get_variable(variable) or ""
 
     async def check(self, session: AgiSession) -> None:
@@ -110,7 +123,7 @@ class DialerCheck:
         product = await self._arg_or_var(session, 3, v.DIALER_PRODUCT)
         # Not the channel's own caller id: that is the agent's phone, not what the customer
         # will see. None lets the gate check the campaign's number, which the dialplan presents.
-        caller_id = env.arg(4) or await session.get_variable(v.DIALER_CALLER_ID) or None
+        caller_id = await self._arg_or_var(session, 4, v.DIALER_CALLER_ID) or None
         is_callback = env.arg(5).lower() in ("1", "yes", "true")
         dialled = env.arg(6) or None
         if not env.uniqueid:
@@ -129,8 +142,7 @@ class DialerCheck:
         codes = [str(code) for code in decision.codes]
         values: dict[str, str] = {}
         if decision.allowed:
-            # decision last: a session cut short never leaves ALLOW without its attempt id
-            values[v.DIALER_ATTEMPT_ID] = attempt_id
+            # the only variable: the dialplan sets DIALER_ATTEMPT_ID=manual-${UNIQUEID}
             values[v.DIALER_DECISION] = v.Verdict.ALLOW.value
         else:
             values[v.DIALER_DECISION] = v.Verdict.BLOCK.value

@@ -26,6 +26,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+# The replies nearly every command gets (SET VARIABLE, GET VARIABLE of an unset variable):
+# parsed once here instead of through the reply grammar each time (AgiReply is frozen).
+_COMMON_REPLIES = {line: parse_reply(line) for line in ("200 result=1", "200 result=0")}
+
+
 def quote(value: str) -> str:
     """Quote one command argument (res_agi.c parse_args: backslash escapes, double quotes)."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
@@ -113,7 +118,7 @@ class AgiSession:
             raise AgiTimeout(f"no reply to {command.split(' ', 1)[0]} in {self._timeout}s") from exc
         except ConnectionError as exc:
             raise AgiConnectionLost(f"connection lost: {exc.__class__.__name__}") from exc
-        reply = parse_reply(line)
+        reply = _COMMON_REPLIES.get(line) or parse_reply(line)
         if hangup_seen:
             raise AgiHangup("caller hung up during the AGI")
         if reply.code != 200:

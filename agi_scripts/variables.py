@@ -17,6 +17,7 @@ AGI_ERROR = "DIALER_AGI_ERROR"
 DIALER_DECISION = "DIALER_DECISION"
 DIALER_REASON = "DIALER_REASON"
 DIALER_REASONS = "DIALER_REASONS"
+# manual calls: set by the dialplan itself (manual-${UNIQUEID}); dialer calls: by its originate
 DIALER_ATTEMPT_ID = "DIALER_ATTEMPT_ID"
 DIALER_RESULT = "DIALER_RESULT"  # dialer_result: the attempt's recorded outcome
 DIALER_OPTOUT = "DIALER_OPTOUT"  # optout: 1 recorded, 0 not (failure)

@@ -14,8 +14,10 @@ does (``200 result=1`` / ``200 result=0``) until the server closes the socket.
 * ``desk``: our ``AgiServer`` with the real desk routes (SQLite store, its
   2-second cache), extension 201 dialling a local number.
 * ``dialer``: our ``AgiServer`` with ``dialer_check`` over the real compliance
-  gate (SQLite ledger, or ``--dialer-ledger redis`` for the Redis ledger);
-  every session checks and reserves a different customer number.
+  gate (SQLite ledger, or ``--dialer-ledger redis`` for the Redis ledger with
+  the list and lead mirrors, as ``open_compliance`` builds it: no SQL per
+  session); every session checks and reserves a different customer number
+  (none of them has a lead).
 
 (a) closed loop: ``--peers`` concurrent peers, each starting a new session as
 soon as the last one closed, for ``--seconds``: sessions per second.

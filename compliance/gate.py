@@ -13,8 +13,12 @@ Per call the gate costs: no query for the campaign (cached, 1 s TTL, see
 ``CampaignStore.find_cached``; when the entry expires, concurrent calls share
 one lookup), one SQL read for lead and lists together (or, with the Redis list
 mirror, the lead from SQL and the list entries inside the Redis ledger's
-snapshot script), then the ledger's transaction or scripts. The SQL read has no
-cache in front of it: a lead imported a moment ago is seen by the next call. On
+snapshot script; with the Redis lead mirror too, as ``open_compliance`` builds
+it, ``check_and_reserve`` reads no SQL: lead, lists and history come from one
+script), then the ledger's transaction or scripts. Neither read has a cache in
+front of it: a lead imported a moment ago is seen by the next call (the lead
+mirror is written through by ``LeadStore``; an entry it cannot vouch for is read
+from SQL, see ``compliance.leads.RedisLeadMirror``). On
 SQLite (aiosqlite) a gate built by ``open_compliance`` runs these reads on one
 held connection (``hold_read_connection``), not a pool checkout per call.
 Every store keys numbers with ``policy.numbers`` (checked at construction).
@@ -38,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from compliance.campaigns import Campaign, CampaignStore
 from compliance.database import UtcDateTime
-from compliance.leads import LeadStore
+from compliance.leads import LeadStore, LeadUnknown, RedisLeadMirror, decode_mirrored
 from compliance.ledger import ContactLedger, utcnow
 from compliance.lists import ListKind, ListStore, RedisListMirror
 from compliance.model import (
@@ -119,6 +123,38 @@ def _parse_tagged(
     )
 
 
+def _request(
+    number: str,
+    campaign: str,
+    found: Campaign,
+    product: str | None,
+    when: datetime,
+    caller_id: str | None,
+    is_callback: bool,
+    dialled_number: str | None,
+    segment: str | None,
+    lead: _LeadInfo | None,
+) -> CallRequest:
+    """The ``CallRequest`` for a call, from what the caller gave and the campaign's lead."""
+    chosen_product = product or (lead.product if lead and lead.product else found.products[0])
+    dialled = dialled_number or (lead.dialled_number if lead else None)
+    if caller_id is None:
+        # A callback presents the number the customer dialled (A.5); the engine checks it.
+        caller_id = dialled if is_callback and dialled else found.caller_id
+    return CallRequest(
+        number=number,
+        campaign=campaign,
+        product=chosen_product,
+        at=when,
+        caller_id=caller_id,
+        segment=(segment or lead.segment or "default") if lead else (segment or "default"),
+        is_callback=is_callback,
+        dialled_number=dialled,
+        assigned_at=lead.assigned_at if lead else None,
+        campaign_has_script=found.has_script,
+    )
+
+
 def _identity(value: Any) -> Any:
     return value
 
@@ -140,7 +176,9 @@ class ComplianceGate:
     TTL, dropped at once by changes made through the same store); the lead and
     the list status come from one SQL query (lists not mirrored) or the lead from
     SQL and the list status inside the Redis ledger's snapshot script (lists
-    mirrored on the ledger's Redis); then the ledger decides and reserves. A
+    mirrored on the ledger's Redis), or, for ``check_and_reserve`` with the
+    leads mirrored there too, both inside that script; then the ledger decides
+    and reserves. A
     caller that already holds the lead (the dialer) can pass ``segment`` and
     ``assigned_at`` and spare the lead lookup.
     """
@@ -182,6 +220,16 @@ class ComplianceGate:
             and mirror.client is ledger.client
         ):
             self._mirror_keys = mirror.reason_keys
+        # The lead mirror beside it: check_and_reserve then reads no SQL at all.
+        self._lead_mirror: RedisLeadMirror | None = None
+        if (
+            isinstance(ledger, RedisLedger)
+            and self._mirror_keys is not None
+            and leads is not None
+            and leads.mirror is not None
+            and leads.mirror.client is ledger.client
+        ):
+            self._lead_mirror = leads.mirror
         # Lead and lists in one query only when both live in the same SQL database.
         self._joint_read = mirror is None and leads is not None and leads.engine is lists.engine
         self._reader = reader(lists.engine)
@@ -294,6 +342,20 @@ class ComplianceGate:
         (``AttemptOutcome.CANCELLED`` when it was never originated). An unknown
         campaign is refused (``UNKNOWN_CAMPAIGN``) and the refusal is logged.
         """
+        if self._lead_mirror is not None and assigned_at is None:
+            decision = await self._reserve_mirrored(
+                number,
+                campaign,
+                product,
+                at or utcnow(),
+                caller_id,
+                is_callback,
+                dialled_number,
+                segment,
+                attempt_id,
+            )
+            if decision is not None:
+                return decision
         prepared = await self._prepare(
             number,
             campaign,
@@ -317,6 +379,59 @@ class ComplianceGate:
                 request, attempt_id=attempt_id, mirror_keys=self._mirror_keys
             )
         return await self.ledger.check_and_reserve(request, attempt_id=attempt_id, lists=lists)
+
+    async def _reserve_mirrored(
+        self,
+        number: str,
+        campaign: str,
+        product: str | None,
+        when: datetime,
+        caller_id: str | None,
+        is_callback: bool,
+        dialled_number: str | None,
+        segment: str | None,
+        attempt_id: str,
+    ) -> Decision | None:
+        """``check_and_reserve`` with the lead, the lists and the history from one Redis script.
+
+        None when this path does not apply (unknown campaign, unparseable number:
+        the general path answers). When the lead mirror cannot vouch for the lead
+        (not built, being rebuilt, a write in progress) the lead is read from SQL.
+        """
+        found = await self._campaign(campaign)
+        if found is None:
+            return None
+        key = self._key(number)
+        if key is None:
+            return None
+        assert isinstance(self.ledger, RedisLedger) and self._mirror_keys is not None
+        assert self._lead_mirror is not None
+        snapshot = await self.ledger.snapshot_listed(
+            key, when, self._mirror_keys, self._lead_mirror.lookup(found.name)
+        )
+        mirrored = decode_mirrored(snapshot.lead)
+        lead: _LeadInfo | None
+        if isinstance(mirrored, LeadUnknown):
+            lead = await self._lead(found.name, key)
+        elif mirrored is None:
+            lead = None
+        else:
+            lead = _LeadInfo(
+                mirrored.segment, mirrored.product, mirrored.assigned_at, mirrored.dialled_number
+            )
+        request = _request(
+            number,
+            campaign,
+            found,
+            product,
+            when,
+            caller_id,
+            is_callback,
+            dialled_number,
+            segment,
+            lead,
+        )
+        return await self.ledger.reserve_listed(request, attempt_id=attempt_id, snapshot=snapshot)
 
     async def resolve(self, attempt_id: str, outcome: AttemptOutcome) -> None:
         await self.ledger.resolve(attempt_id, outcome)
@@ -396,22 +511,17 @@ class ComplianceGate:
                         lists = await self._sql_lists(key)
                     else:
                         lists = await self.lists.status(number)
-        chosen_product = product or (lead.product if lead and lead.product else found.products[0])
-        dialled = dialled_number or (lead.dialled_number if lead else None)
-        if caller_id is None:
-            # A callback presents the number the customer dialled (A.5); the engine checks it.
-            caller_id = dialled if is_callback and dialled else found.caller_id
-        request = CallRequest(
-            number=number,
-            campaign=campaign,
-            product=chosen_product,
-            at=when,
-            caller_id=caller_id,
-            segment=(segment or lead.segment or "default") if lead else (segment or "default"),
-            is_callback=is_callback,
-            dialled_number=dialled,
-            assigned_at=lead.assigned_at if lead else None,
-            campaign_has_script=found.has_script,
+        request = _request(
+            number,
+            campaign,
+            found,
+            product,
+            when,
+            caller_id,
+            is_callback,
+            dialled_number,
+            segment,
+            lead,
         )
         return request, lists
 
@@ -572,25 +682,31 @@ async def open_compliance(
     redis_url: str | None = None,
     redis_prefix: str = "dialer:",
 ) -> ComplianceStores:
-    """SQL stores on ``db_url``; with ``redis_url`` the ledger and a list mirror on Redis.
+    """SQL stores on ``db_url``; with ``redis_url`` the ledger, a list and a lead mirror on Redis.
 
-    With Redis, the list mirror is rebuilt from SQL at start (SQL is the system
-    of record; the mirror only serves ``status``).
+    With Redis, the list and lead mirrors are rebuilt from SQL at start (SQL is
+    the system of record; the mirrors only serve reads: ``status``, the gate).
     """
     engine = await open_engine(db_url, schema=schema)
     client: aioredis.Redis | None = None
     ledger: ContactLedger
     mirror: RedisListMirror | None = None
+    lead_mirror: RedisLeadMirror | None = None
     if redis_url:
         client = aioredis.Redis.from_url(redis_url, max_connections=64)
         ledger = RedisLedger(client, policy, prefix=redis_prefix + "ledger:")
         mirror = RedisListMirror(client, prefix=redis_prefix + "lists:")
+        lead_mirror = RedisLeadMirror(client, prefix=redis_prefix + "leads:")
     else:
         ledger = SqlLedger(engine, policy)
     lists = ListStore(engine, plan=policy.numbers, mirror=mirror)
     if mirror is not None:
         await lists.rebuild_mirror()
-    leads = LeadStore(engine, plan=policy.numbers, customer_kinds=policy.customer_kinds)
+    leads = LeadStore(
+        engine, plan=policy.numbers, customer_kinds=policy.customer_kinds, mirror=lead_mirror
+    )
+    if lead_mirror is not None:
+        await leads.rebuild_mirror()
     campaigns = CampaignStore(engine)
     gate = ComplianceGate(policy, ledger, lists, campaigns, leads, hold_read_connection=True)
     return ComplianceStores(engine, ledger, lists, leads, campaigns, gate, client)

@@ -21,20 +21,31 @@ transaction; SQLite one ``UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING`
 (under ``BEGIN IMMEDIATE``). It reports back with ``update_lead``. At start-up a
 dialer hands back the claims it still holds with ``release_stale(..., claimer=its
 own name)``; other dialer processes' claims on the campaign are left alone.
+
+``RedisLeadMirror`` optionally mirrors the fields the compliance gate reads
+(segment, product, assigned_at, dialled_number) into Redis, so that the gate
+reads them inside the Redis ledger's snapshot script instead of from SQL. SQL
+stays the system of record; ``LeadStore`` writes through to the mirror; see
+the class for how a write in progress or a rebuild never lets the gate read a
+stale lead (it reads SQL instead).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import redis.asyncio as aioredis
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from compliance.campaigns import UnknownCampaign
 from compliance.ledger import utcnow
@@ -43,6 +54,8 @@ from compliance.numbers import InvalidNumber, NumberKind, NumberPlan, mask
 from compliance.tables import campaigns as campaigns_table
 from compliance.tables import leads as leads_table
 from compliance.tables import reader
+
+log = logging.getLogger(__name__)
 
 LEAD_COLUMNS = ("number", "name", "segment", "product", "assigned_at", "dialled_number")
 
@@ -227,6 +240,291 @@ def _lead_from_row(r: Any) -> Lead:
     )
 
 
+# --- the Redis lead mirror -----------------------------------------------------------------
+
+# KEYS: generation, writes, pending; ARGV: token, deadline, hash prefix, hash suffix, keys...
+_BEGIN = """
+redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+local g = redis.call('GET', KEYS[1])
+if g then
+  local h = ARGV[3] .. g .. ARGV[4]
+  local mark = '?' .. ARGV[1]
+  for i = 5, #ARGV do
+    redis.call('HSET', h, ARGV[i], mark)
+  end
+  redis.call('SADD', ARGV[3] .. g .. ':index', h)
+end
+return 1
+"""
+
+# KEYS: generation; ARGV: token, hash prefix, hash suffix, then (key, entry or '') pairs
+_FINISH = """
+local g = redis.call('GET', KEYS[1])
+if g then
+  local h = ARGV[2] .. g .. ARGV[3]
+  local mark = '?' .. ARGV[1]
+  for i = 4, #ARGV, 2 do
+    if ARGV[i + 1] ~= '' and redis.call('HGET', h, ARGV[i]) == mark then
+      redis.call('HSET', h, ARGV[i], ARGV[i + 1])
+    else
+      redis.call('HSET', h, ARGV[i], '?')
+    end
+  end
+  redis.call('SADD', ARGV[2] .. g .. ':index', h)
+end
+return 1
+"""
+
+# KEYS: generation, writes, pending, sequence; ARGV: new generation, writes seen at its
+# start, now (unix s). Returns the replaced generation ('' none), or 0 when refused.
+_SWITCH = """
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[2] then
+  return 0
+end
+if (redis.call('GET', KEYS[4]) or '0') ~= ARGV[1] then
+  return 0
+end
+local p = redis.call('HGETALL', KEYS[3])
+for i = 1, #p, 2 do
+  if tonumber(p[i + 1]) >= tonumber(ARGV[3]) then
+    return 0
+  end
+end
+redis.call('DEL', KEYS[3])
+local old = redis.call('GET', KEYS[1]) or ''
+redis.call('SET', KEYS[1], ARGV[1])
+return old
+"""
+
+_CHUNK = 1000
+
+
+def _entry(segment: str, product: str, assigned_at: datetime | None, dialled: str | None) -> bytes:
+    """A mirror entry: what the gate reads of a lead, as JSON."""
+    return json.dumps(
+        [segment, product, assigned_at.isoformat() if assigned_at else None, dialled],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class MirroredLead:
+    """The gate's fields of one lead, as the mirror holds them."""
+
+    segment: str
+    product: str
+    assigned_at: datetime | None
+    dialled_number: str | None
+
+
+class LeadUnknown:
+    """The mirror cannot answer for this lead (not built, rebuilding, a write in progress)."""
+
+
+LEAD_UNKNOWN = LeadUnknown()
+
+
+def decode_mirrored(raw: Any) -> MirroredLead | LeadUnknown | None:
+    """The lead mirror's answer as read by the ledger's snapshot script.
+
+    ``MirroredLead``; None when the campaign has no lead for the number; ``LEAD_UNKNOWN``
+    when the mirror cannot say (the caller reads SQL).
+    """
+    if not isinstance(raw, bytes):
+        return LEAD_UNKNOWN  # 0: no generation (or None: not asked)
+    if not raw:
+        return None
+    if raw[:1] == b"?":
+        return LEAD_UNKNOWN
+    segment, product, assigned, dialled = json.loads(raw)
+    return MirroredLead(
+        segment, product, datetime.fromisoformat(assigned) if assigned else None, dialled
+    )
+
+
+def _as_bytes(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+class RedisLeadMirror:
+    """The gate's fields of every lead in Redis, per campaign, kept by ``LeadStore``.
+
+    Keys under the prefix ``P`` (default ``dialer:leads:``):
+
+    ``Pgen``          STRING the current generation; absent: no mirror (the gate reads SQL)
+    ``Pseq``          STRING counter the generations are numbered from
+    ``Pwrites``       STRING bumped by every write through the store, begun or finished
+    ``Ppending``      HASH   write token -> deadline (unix s) of the writes in progress
+    ``Pg<gen>:c:<campaign>`` HASH number key -> entry: JSON ``[segment, product,
+                      assigned_at, dialled_number]``; ``?<token>`` while that write is in
+                      progress; ``?`` unknown. No field: the campaign has no such lead.
+    ``Pg<gen>:index`` SET    the hashes of a generation (to drop it)
+
+    A write (``LeadStore.import_text``): ``begin`` marks the affected entries
+    ``?<token>`` and registers the token *before* the SQL transaction commits;
+    ``finish`` sets the committed values *only where its own mark is still
+    there*, else ``?`` (two writers met: the gate reads SQL for that number).
+    So an entry is never older than SQL: while a write is in flight, or after a
+    writer died before ``finish``, the gate reads SQL for those numbers. Only
+    the import writes these fields; ``due_leads``, ``update_lead`` and
+    ``release_stale`` change status and claim columns, which are not mirrored.
+
+    ``rebuild`` (at start-up) fills a new generation from SQL and switches to it
+    only if no write through the store began or finished meanwhile, no write is
+    still in progress (expired tokens excepted: a writer that died) and no later
+    rebuild started; otherwise the current generation stays (it was kept by the
+    writes) and a refused first build leaves no mirror, i.e. SQL reads. Leads
+    written to SQL by other means than ``LeadStore`` are not seen until the next
+    rebuild: write through the store.
+    """
+
+    def __init__(
+        self, client: aioredis.Redis, prefix: str = "dialer:leads:", *, write_timeout_s: int = 3600
+    ) -> None:
+        self._r = client
+        self._prefix = prefix
+        self._write_timeout_s = write_timeout_s
+        self._gen = (prefix + "gen").encode()
+        self._seq = (prefix + "seq").encode()
+        self._writes = (prefix + "writes").encode()
+        self._pending = (prefix + "pending").encode()
+        self._hash_prefix = (prefix + "g").encode()
+        self._begin = client.register_script(_BEGIN)
+        self._finish = client.register_script(_FINISH)
+        self._switch = client.register_script(_SWITCH)
+
+    @property
+    def client(self) -> aioredis.Redis:
+        return self._r
+
+    def _suffix(self, campaign: str) -> bytes:
+        return b":c:" + campaign.encode()
+
+    def lookup(self, campaign: str) -> tuple[bytes, bytes, bytes]:
+        """What the Redis ledger's snapshot script needs to read ``campaign``'s leads:
+        the generation key, and the hash name before and after the generation."""
+        return self._gen, self._hash_prefix, self._suffix(campaign)
+
+    async def get(self, campaign: str, key: str) -> MirroredLead | LeadUnknown | None:
+        """The mirror's answer for one lead (the snapshot script reads the same way)."""
+        gen = await self._r.get(self._gen)
+        if gen is None:
+            return LEAD_UNKNOWN
+        raw = await self._r.hget(self._hash_prefix + _as_bytes(gen) + self._suffix(campaign), key)
+        return decode_mirrored(b"" if raw is None else _as_bytes(raw))
+
+    async def begin(self, campaign: str, keys: Sequence[str]) -> str:
+        """Mark ``keys`` of ``campaign`` as being written; call before the SQL commit."""
+        token = uuid.uuid4().hex
+        deadline = str(int(time.time()) + self._write_timeout_s)
+        head: list[Any] = [token, deadline, self._hash_prefix, self._suffix(campaign)]
+        for i in range(0, max(len(keys), 1), _CHUNK):
+            await self._begin(
+                keys=[self._gen, self._writes, self._pending], args=[*head, *keys[i : i + _CHUNK]]
+            )
+        return token
+
+    async def finish(
+        self, campaign: str, token: str, keys: Sequence[str], committed: dict[str, bytes]
+    ) -> None:
+        """End write ``token``: ``committed`` entries (read back in the transaction)
+        replace its marks; keys without one (a failed write) become unknown."""
+        head = [token, self._hash_prefix, self._suffix(campaign)]
+        for i in range(0, len(keys), _CHUNK):
+            args: list[Any] = list(head)
+            for key in keys[i : i + _CHUNK]:
+                args += [key, committed.get(key, b"")]
+            await self._finish(keys=[self._gen], args=args)
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.incr(self._writes)
+            pipe.hdel(self._pending, token)
+            await pipe.execute()
+
+    async def rebuild(
+        self, read: Callable[[], Awaitable[Iterable[tuple[str, str, bytes]]]], *, tries: int = 3
+    ) -> bool:
+        """Replace the mirror with ``read()``'s (campaign, number key, entry) rows from SQL.
+
+        True when the new generation is in use; False when writes kept refusing
+        the switch ``tries`` times (the current generation stays, if any).
+        """
+        for _ in range(tries):
+            async with self._r.pipeline(transaction=True) as pipe:
+                pipe.incr(self._seq)
+                pipe.get(self._writes)
+                gen_no, writes = await pipe.execute()
+            gen = str(gen_no).encode()
+            index = self._hash_prefix + gen + b":index"
+            by_campaign: dict[str, dict[str, bytes]] = {}
+            for campaign, key, entry in await read():
+                by_campaign.setdefault(campaign, {})[key] = entry
+            for campaign, entries in by_campaign.items():
+                name = self._hash_prefix + gen + self._suffix(campaign)
+                items = list(entries.items())
+                for i in range(0, len(items), _CHUNK):
+                    async with self._r.pipeline(transaction=False) as pipe:
+                        pipe.hset(name, mapping=dict(items[i : i + _CHUNK]))
+                        pipe.sadd(index, name)
+                        await pipe.execute()
+            old = await self._switch(
+                keys=[self._gen, self._writes, self._pending, self._seq],
+                args=[gen, writes or b"0", str(int(time.time()))],
+            )
+            if old != 0:
+                if old:
+                    await self._drop(_as_bytes(old))
+                return True
+            await self._drop(gen)
+        log.warning(
+            "lead mirror not rebuilt: leads kept being written meanwhile (%d tries); "
+            "the gate reads leads from SQL until the mirror is built",
+            tries,
+        )
+        return False
+
+    async def _drop(self, gen: bytes) -> None:
+        """Delete a generation's hashes (not the current one)."""
+        index = self._hash_prefix + gen + b":index"
+        names = list(await self._r.smembers(index))
+        for i in range(0, len(names), _CHUNK):
+            await self._r.delete(*names[i : i + _CHUNK])
+        await self._r.delete(index)
+
+
+# What the mirror holds of a lead (with the campaign and number key it is filed under).
+_MIRRORED = (
+    leads_table.c.campaign,
+    leads_table.c.number_key,
+    leads_table.c.segment,
+    leads_table.c.product,
+    leads_table.c.assigned_at,
+    leads_table.c.dialled_number,
+)
+
+
+def _mirror_entry(r: Any) -> bytes:
+    return _entry(r.segment, r.product, r.assigned_at, r.dialled_number)
+
+
+async def _committed_entries(
+    conn: AsyncConnection, campaign: str, keys: Sequence[str]
+) -> dict[str, bytes]:
+    """The mirror entries of ``keys`` as this transaction leaves them (as SQL returns them)."""
+    out: dict[str, bytes] = {}
+    for i in range(0, len(keys), 500):
+        rows = await conn.execute(
+            select(*_MIRRORED).where(
+                (leads_table.c.campaign == campaign)
+                & leads_table.c.number_key.in_(keys[i : i + 500])
+            )
+        )
+        for r in rows:
+            out[r.number_key] = _mirror_entry(r)
+    return out
+
+
 _UNSET: Any = object()
 
 
@@ -239,13 +537,37 @@ class LeadStore:
         *,
         plan: NumberPlan | None = None,
         customer_kinds: frozenset[NumberKind] | None = None,
+        mirror: RedisLeadMirror | None = None,
     ) -> None:
-        """``customer_kinds``: kinds of number a lead may have (the policy's), None: any."""
+        """``customer_kinds``: kinds of number a lead may have (the policy's), None: any.
+
+        ``mirror``: the Redis lead mirror this store writes through to (the gate's fields).
+        """
         self._engine = engine
         self._plan = plan or NumberPlan()
         self._kinds = customer_kinds
         self._postgres = engine.dialect.name == "postgresql"
         self._reader = reader(engine)
+        self._mirror = mirror
+
+    @property
+    def mirror(self) -> RedisLeadMirror | None:
+        return self._mirror
+
+    async def rebuild_mirror(self) -> bool:
+        """Copy the gate's fields of every lead into the Redis mirror (start-up, Redis loss).
+
+        False when there is no mirror, or writes kept it from switching (see
+        ``RedisLeadMirror.rebuild``: the gate then reads what it cannot trust from SQL).
+        """
+        if self._mirror is None:
+            return False
+        return await self._mirror.rebuild(self._mirror_rows)
+
+    async def _mirror_rows(self) -> list[tuple[str, str, bytes]]:
+        async with self._reader.connect() as conn:
+            rows = (await conn.execute(select(*_MIRRORED))).all()
+        return [(r.campaign, r.number_key, _mirror_entry(r)) for r in rows]
 
     @property
     def engine(self) -> AsyncEngine:
@@ -268,61 +590,79 @@ class LeadStore:
         """Import CSV text into ``campaign`` (``UnknownCampaign`` if it does not exist)."""
         when = now or utcnow()
         rows, count, folded = parse_lead_rows(text, source, tz, self._plan, self._kinds)
+        keys = [row.key for row in rows]
+        token: str | None = None
+        committed: dict[str, bytes] = {}
+        try:
+            async with self._engine.begin() as conn:
+                exists = (
+                    await conn.execute(
+                        select(campaigns_table.c.name).where(campaigns_table.c.name == campaign)
+                    )
+                ).first()
+                if exists is None:
+                    raise UnknownCampaign(campaign)
+                if self._mirror is not None:
+                    # before the commit: until finish() the gate reads these leads from SQL
+                    token = await self._mirror.begin(campaign, keys)
+                created, merged_existing = await self._write_rows(conn, campaign, rows, when)
+                if token is not None:
+                    committed = await _committed_entries(conn, campaign, keys)
+        finally:
+            if token is not None and self._mirror is not None:
+                # committed is empty when the transaction failed: the marks become "unknown"
+                await self._mirror.finish(campaign, token, keys, committed)
+        return LeadImportReport(count, created, folded, merged_existing)
+
+    async def _write_rows(
+        self, conn: AsyncConnection, campaign: str, rows: Sequence[_Row], when: datetime
+    ) -> tuple[int, int]:
+        """Insert or merge the rows into ``campaign``; (created, merged into existing)."""
         created = merged_existing = 0
-        async with self._engine.begin() as conn:
-            exists = (
+        existing = {
+            r.number_key: r
+            for r in (
+                await conn.execute(select(leads_table).where(leads_table.c.campaign == campaign))
+            ).all()
+        }
+        for row in rows:
+            old = existing.get(row.key)
+            if old is None:
                 await conn.execute(
-                    select(campaigns_table.c.name).where(campaigns_table.c.name == campaign)
-                )
-            ).first()
-            if exists is None:
-                raise UnknownCampaign(campaign)
-            existing = {
-                r.number_key: r
-                for r in (
-                    await conn.execute(
-                        select(leads_table).where(leads_table.c.campaign == campaign)
-                    )
-                ).all()
-            }
-            for row in rows:
-                old = existing.get(row.key)
-                if old is None:
-                    await conn.execute(
-                        leads_table.insert().values(
-                            campaign=campaign,
-                            number_key=row.key,
-                            name=row.name,
-                            segment=row.segment or "default",
-                            product=row.product,
-                            assigned_at=row.assigned_at or when,
-                            dialled_number=row.dialled_number,
-                            status=LeadStatus.NEW.value,
-                            reasons="[]",
-                            attempts=0,
-                            next_attempt_at=None,
-                            claimed_by="",
-                            updated_at=when,
-                        )
-                    )
-                    created += 1
-                    continue
-                merged_existing += 1
-                await conn.execute(
-                    update(leads_table)
-                    .where(leads_table.c.id == old.id)
-                    .values(
-                        name=old.name or row.name,
-                        segment=old.segment
-                        if old.segment != "default" or not row.segment
-                        else row.segment,
-                        product=old.product or row.product,
-                        assigned_at=min(old.assigned_at, row.assigned_at or old.assigned_at),
-                        dialled_number=old.dialled_number or row.dialled_number,
+                    leads_table.insert().values(
+                        campaign=campaign,
+                        number_key=row.key,
+                        name=row.name,
+                        segment=row.segment or "default",
+                        product=row.product,
+                        assigned_at=row.assigned_at or when,
+                        dialled_number=row.dialled_number,
+                        status=LeadStatus.NEW.value,
+                        reasons="[]",
+                        attempts=0,
+                        next_attempt_at=None,
+                        claimed_by="",
                         updated_at=when,
                     )
                 )
-        return LeadImportReport(count, created, folded, merged_existing)
+                created += 1
+                continue
+            merged_existing += 1
+            await conn.execute(
+                update(leads_table)
+                .where(leads_table.c.id == old.id)
+                .values(
+                    name=old.name or row.name,
+                    segment=old.segment
+                    if old.segment != "default" or not row.segment
+                    else row.segment,
+                    product=old.product or row.product,
+                    assigned_at=min(old.assigned_at, row.assigned_at or old.assigned_at),
+                    dialled_number=old.dialled_number or row.dialled_number,
+                    updated_at=when,
+                )
+            )
+        return created, merged_existing
 
     async def get(self, lead_id: int) -> Lead:
         async with self._engine.connect() as conn:

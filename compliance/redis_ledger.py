@@ -5,7 +5,8 @@ engine as on SQL, in Python; Redis only guards the append):
 
 1. One Lua script reads, atomically, the customer's history, the outcomes of
    resolved attempts and a per-customer version counter (and, for the gate,
-   the number's entries in the Redis list mirror: ``check_and_reserve_listed``).
+   the number's entries in the Redis list mirror: ``check_and_reserve_listed``,
+   and the campaign's lead in the Redis lead mirror: ``snapshot_listed``).
 2. The pure engine evaluates the request against that snapshot.
 3. If allowed, a second Lua script appends the RESERVED attempt, bumps the
    version and logs the decision, *only if the version is still the one that
@@ -48,13 +49,15 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from compliance.engine import history_horizon
 from compliance.ledger import (
@@ -89,16 +92,29 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "dialer:ledger:"
 
-# KEYS: h, v, o [, do-not-call reasons hash, special reasons hash of the list mirror]
-# ARGV: [number key, when the mirror's hashes are given]
+# KEYS: h, v, o [, do-not-call reasons hash, special reasons hash of the list mirror
+#       [, the lead mirror's generation key]]
+# ARGV: [number key, when the mirror's hashes are given
+#       [, lead hash name before and after the generation (compliance.leads.RedisLeadMirror)]]
 # The mirror lookups ride along so that one round trip gives the whole snapshot
-# the engine needs (a missing entry comes back as nil).
+# the engine needs (a missing entry comes back as nil). The lead entry is 0 when
+# the lead mirror has no generation (not built, or being rebuilt: ask SQL), ''
+# when the campaign has no lead for the number. The lead hash is named from the
+# generation read here, so it is not in KEYS (one Redis primary, see above).
 _READ = """
 local v = redis.call('GET', KEYS[2]) or '0'
 local r = {v, redis.call('LRANGE', KEYS[1], 0, -1), redis.call('HGETALL', KEYS[3])}
 if #KEYS > 3 then
   r[4] = redis.call('HGET', KEYS[4], ARGV[1])
   r[5] = redis.call('HGET', KEYS[5], ARGV[1])
+end
+if #KEYS > 5 then
+  local g = redis.call('GET', KEYS[6])
+  if g then
+    r[6] = redis.call('HGET', ARGV[2] .. g .. ARGV[3], ARGV[1]) or ''
+  else
+    r[6] = 0
+  end
 end
 return r
 """
@@ -204,13 +220,18 @@ _KIND_CODE = {ContactKind.ATTEMPT: "a", ContactKind.REFUSAL: "r"}
 _CODE_KIND = {v: k for k, v in _KIND_CODE.items()}
 
 
+# One encoder for every record this ledger writes: json.dumps() with options builds a
+# new JSONEncoder per call, which costs more than the encoding of these small records.
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def _b2s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def encode_event(event: ContactEvent) -> str:
     at_ms = int(event.at.timestamp() * 1000)
-    return json.dumps(
+    return _dumps(
         [
             _KIND_CODE[event.kind],
             at_ms,
@@ -218,15 +239,13 @@ def encode_event(event: ContactEvent) -> str:
             event.product,
             event.outcome.value,
             event.attempt_id,
-        ],
-        separators=(",", ":"),
-        ensure_ascii=False,
+        ]
     )
 
 
 def _encode_attempt(request: CallRequest, attempt_id: str) -> str:
     """``encode_event`` of the RESERVED attempt of ``request``, without the event object."""
-    return json.dumps(
+    return _dumps(
         [
             "a",
             int(request.at.timestamp() * 1000),
@@ -234,9 +253,7 @@ def _encode_attempt(request: CallRequest, attempt_id: str) -> str:
             request.product,
             "reserved",
             attempt_id,
-        ],
-        separators=(",", ":"),
-        ensure_ascii=False,
+        ]
     )
 
 
@@ -302,6 +319,23 @@ def _list_status(dnc: Any, special: Any) -> ListStatus:
 
 
 _NOT_LISTED = ListStatus()
+
+
+@dataclass(frozen=True, slots=True)
+class ListedSnapshot:
+    """One customer as ``RedisLedger.snapshot_listed`` read it, atomically.
+
+    ``version`` is the compare-and-set base of the append; ``lead`` is the lead
+    mirror's raw answer when one was asked for (see ``compliance.leads``), else None.
+    """
+
+    key: str
+    version: str
+    history: list[ContactEvent]
+    lists: ListStatus
+    lead: Any
+
+
 # Below this many events the horizon is not worth computing: decoding is cheaper.
 _HORIZON_FROM = 8
 
@@ -309,7 +343,7 @@ _HORIZON_FROM = 8
 def _encode_decision(
     key: str, request: CallRequest, attempt_id: str, decision: Decision, reserved: bool
 ) -> str:
-    return json.dumps(
+    return _dumps(
         {
             "n": key,
             "at": request.at.isoformat(),
@@ -322,9 +356,7 @@ def _encode_decision(
             "r": [reason_to_dict(r) for r in decision.reasons],
             "ra": decision.retry_at.isoformat() if decision.retry_at else None,
             "v": decision.policy_version,
-        },
-        separators=(",", ":"),
-        ensure_ascii=False,
+        }
     )
 
 
@@ -345,6 +377,11 @@ def _decode_decision(raw: Any) -> DecisionRecord:
     )
 
 
+def _bulk(value: bytes) -> bytes:
+    """One RESP bulk string."""
+    return b"$%d\r\n%b\r\n" % (len(value), value)
+
+
 class _ScriptBatcher:
     """Sends the script calls of concurrent tasks to Redis in shared pipelines.
 
@@ -355,16 +392,26 @@ class _ScriptBatcher:
     calls instead of one each. Scripts go as EVALSHA; when Redis has lost its
     script cache (restart, SCRIPT FLUSH) the affected calls are retried through
     ``AsyncScript``, which loads the script.
+
+    The flusher holds one connection of the client's pool for itself (one
+    pipeline at a time is all it ever sends) and writes the commands in RESP
+    itself from arguments that are already bytes: redis-py's pipeline object,
+    pool checkout and per-argument encoding cost more than the scripts. A
+    failed or cancelled exchange disconnects that connection (redis-py does so
+    on any error inside a send or read); the next flush connects again.
     """
 
     def __init__(self, client: aioredis.Redis, max_batch: int = 256) -> None:
         self._r = client
         self._max_batch = max_batch
-        self._pending: list[tuple[AsyncScript, list[Any], list[Any], asyncio.Future[Any]]] = []
+        self._pending: list[tuple[AsyncScript, list[bytes], list[bytes], asyncio.Future[Any]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._conn: Any = None  # redis.asyncio.Connection, taken from the pool on first flush
+        self._heads: dict[str, bytes] = {}  # script sha -> "EVALSHA <sha>" in RESP
 
-    async def call(self, script: AsyncScript, keys: list[Any], args: list[Any]) -> Any:
+    async def call(self, script: AsyncScript, keys: list[bytes], args: list[bytes]) -> Any:
+        """Run ``script`` (keys and arguments already encoded) in the next pipeline."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append((script, keys, args, future))
         if self._task is None or self._task.done():
@@ -387,6 +434,9 @@ class _ScriptBatcher:
             if not future.done():
                 future.set_exception(RuntimeError("the Redis ledger was closed"))
         self._pending.clear()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await self._r.connection_pool.release(conn)
 
     async def _run(self) -> None:
         while True:
@@ -397,14 +447,43 @@ class _ScriptBatcher:
                 del self._pending[: self._max_batch]
                 await self._flush(batch)
 
+    def _packed(self, script: AsyncScript, keys: list[bytes], args: list[bytes]) -> bytes:
+        head = self._heads.get(script.sha)
+        if head is None:
+            head = self._heads[script.sha] = _bulk(b"EVALSHA") + _bulk(script.sha.encode())
+        parts = [b"*%d\r\n%b%b" % (3 + len(keys) + len(args), head, _bulk(b"%d" % len(keys)))]
+        parts.extend(map(_bulk, keys))
+        parts.extend(map(_bulk, args))
+        return b"".join(parts)
+
+    async def _exchange(
+        self, batch: list[tuple[AsyncScript, list[bytes], list[bytes], asyncio.Future[Any]]]
+    ) -> list[Any]:
+        """Send the batch as one pipeline; the replies in order (a script error as its value)."""
+        if self._conn is None:
+            pool: Any = self._r.connection_pool  # get_connection() is untyped in redis-py
+            self._conn = await pool.get_connection()
+        conn = self._conn
+        await conn.send_packed_command(
+            b"".join([self._packed(script, keys, args) for script, keys, args, _ in batch]),
+            check_health=False,
+        )
+        results: list[Any] = []
+        # One deadline for all the replies (the connection's socket timeout), not one
+        # timer per reply; a timeout cancels the read and redis-py drops the connection.
+        async with asyncio.timeout(conn.socket_timeout):
+            for _ in batch:
+                try:
+                    results.append(await conn.read_response(timeout=math.inf))
+                except ResponseError as exc:  # an error reply: the stream is still in step
+                    results.append(exc)
+        return results
+
     async def _flush(
-        self, batch: list[tuple[AsyncScript, list[Any], list[Any], asyncio.Future[Any]]]
+        self, batch: list[tuple[AsyncScript, list[bytes], list[bytes], asyncio.Future[Any]]]
     ) -> None:
         try:
-            async with self._r.pipeline(transaction=False) as pipe:
-                for script, keys, args, _ in batch:
-                    pipe.evalsha(script.sha, len(keys), *keys, *args)
-                results = await pipe.execute(raise_on_error=False)
+            results = await self._exchange(batch)
         except Exception as exc:  # handed to every waiting caller, which raises it
             for *_, future in batch:
                 if not future.done():
@@ -457,6 +536,7 @@ class RedisLedger:
         self._ttl_arg = str(attempt_ttl_s).encode()
         self._maxlen_arg = str(journal_maxlen).encode()
         self._kept_arg = str(decisions_kept).encode()
+        self._journal_b = self.journal_key.encode()
 
     @classmethod
     def from_url(
@@ -507,26 +587,48 @@ class RedisLedger:
     # --- decisions ---------------------------------------------------------------------------
 
     async def _snapshot(
-        self,
-        key: str,
-        mirror_keys: tuple[str, str] | None = None,
-        at: datetime | None = None,
-    ) -> tuple[str, list[ContactEvent], ListStatus | None]:
-        """(version, history, list status when ``mirror_keys`` given) in one script call.
+        self, key: str, at: datetime | None = None
+    ) -> tuple[str, list[ContactEvent]]:
+        """(version, history) in one script call.
 
         With ``at``, attempts too old to matter to a decision at ``at`` are left out.
         """
         h, o, v, _ = self._ckeys(key)
-        if mirror_keys is None:
-            raw = cast(list[Any], await self._batcher.call(self._read, [h, v, o], []))
-            lists = None
-        else:
-            raw = cast(
-                list[Any],
-                await self._batcher.call(self._read, [h, v, o, *mirror_keys], [key]),
-            )
-            lists = _list_status(raw[3], raw[4])
-        return _b2s(raw[0]), self._history(raw[1], raw[2], at), lists
+        raw = cast(
+            list[Any],
+            await self._batcher.call(self._read, [h.encode(), v.encode(), o.encode()], []),
+        )
+        return _b2s(raw[0]), self._history(raw[1], raw[2], at)
+
+    async def snapshot_listed(
+        self,
+        key: str,
+        at: datetime,
+        mirror_keys: tuple[str, str],
+        lead: tuple[bytes, bytes, bytes] | None = None,
+    ) -> ListedSnapshot:
+        """The customer's history, version and list entries (and lead) in one script call.
+
+        ``mirror_keys``: the list mirror's reason hashes on this ledger's Redis
+        (``compliance.lists.RedisListMirror.reason_keys``). ``lead``: the lead
+        mirror's lookup for one campaign (``compliance.leads.RedisLeadMirror.lookup``);
+        its raw answer is ``ListedSnapshot.lead``. Attempts too old to matter at
+        ``at`` are left out of the history.
+        """
+        h, o, v, _ = self._ckeys(key)
+        keys = [h.encode(), v.encode(), o.encode(), *(k.encode() for k in mirror_keys)]
+        args = [key.encode()]
+        if lead is not None:
+            keys.append(lead[0])
+            args += lead[1:]
+        raw = cast(list[Any], await self._batcher.call(self._read, keys, args))
+        return ListedSnapshot(
+            key,
+            _b2s(raw[0]),
+            self._history(raw[1], raw[2], at),
+            _list_status(raw[3], raw[4]),
+            raw[5] if lead is not None else None,
+        )
 
     def _history(
         self, events: Sequence[Any], flat_hash: Sequence[Any], at: datetime | None
@@ -556,8 +658,11 @@ class RedisLedger:
         key = try_number_key(request.number, self._policy.numbers)
         history: list[ContactEvent] = []
         if key is not None:
-            _, history, read = await self._snapshot(key, mirror_keys, request.at)
-            lists = lists or read
+            if mirror_keys is None:
+                _, history = await self._snapshot(key, request.at)
+            else:
+                snap = await self.snapshot_listed(key, request.at, mirror_keys)
+                history, lists = snap.history, snap.lists
         decision = decide(self._policy, request, history, lists or _NOT_LISTED)
         await self._log(key or invalid_key(request.number), request, "", decision)
         return decision
@@ -565,7 +670,13 @@ class RedisLedger:
     async def check_and_reserve(
         self, request: CallRequest, *, attempt_id: str, lists: ListStatus
     ) -> Decision:
-        return await self._check_and_reserve(request, attempt_id, lists, None)
+        if not attempt_id:
+            raise ValueError("check_and_reserve needs a non-empty attempt_id")
+        key = try_number_key(request.number, self._policy.numbers)
+        if key is None:
+            return await self._refuse_unparseable(request, attempt_id, lists)
+        version, history = await self._snapshot(key, request.at)
+        return await self._reserve_loop(request, attempt_id, key, version, history, lists)
 
     async def check_and_reserve_listed(
         self, request: CallRequest, *, attempt_id: str, mirror_keys: tuple[str, str]
@@ -575,46 +686,81 @@ class RedisLedger:
         One script call reads history, version and the number's list entries; a
         second appends (compare-and-set on the version) when the call is allowed.
         """
-        return await self._check_and_reserve(request, attempt_id, None, mirror_keys)
-
-    async def _check_and_reserve(
-        self,
-        request: CallRequest,
-        attempt_id: str,
-        lists: ListStatus | None,
-        mirror_keys: tuple[str, str] | None,
-    ) -> Decision:
         if not attempt_id:
             raise ValueError("check_and_reserve needs a non-empty attempt_id")
         key = try_number_key(request.number, self._policy.numbers)
         if key is None:
-            decision = decide(self._policy, request, [], lists or _NOT_LISTED)
-            if decision.allowed:
-                raise LedgerError("the engine allowed a call to an unparseable number")
-            await self._log(invalid_key(request.number), request, attempt_id, decision)
-            return decision
+            return await self._refuse_unparseable(request, attempt_id, _NOT_LISTED)
+        snap = await self.snapshot_listed(key, request.at, mirror_keys)
+        return await self.reserve_listed(request, attempt_id=attempt_id, snapshot=snap)
+
+    async def reserve_listed(
+        self, request: CallRequest, *, attempt_id: str, snapshot: ListedSnapshot
+    ) -> Decision:
+        """The second half of ``check_and_reserve_listed``, on a snapshot already read.
+
+        ``snapshot`` must come from ``snapshot_listed`` for ``request``'s number
+        (read at ``request.at``), just before, as ``check_and_reserve_listed`` does:
+        its version is the compare-and-set base (a history changed since costs a
+        retry), its list entries and lead are taken as they were read.
+        """
+        if not attempt_id:
+            raise ValueError("check_and_reserve needs a non-empty attempt_id")
+        key = try_number_key(request.number, self._policy.numbers)
+        if key != snapshot.key:
+            raise ValueError("the snapshot was read for another number")
+        return await self._reserve_loop(
+            request, attempt_id, key, snapshot.version, snapshot.history, snapshot.lists
+        )
+
+    async def _refuse_unparseable(
+        self, request: CallRequest, attempt_id: str, lists: ListStatus
+    ) -> Decision:
+        decision = decide(self._policy, request, [], lists)
+        if decision.allowed:
+            raise LedgerError("the engine allowed a call to an unparseable number")
+        await self._log(invalid_key(request.number), request, attempt_id, decision)
+        return decision
+
+    async def _reserve_loop(
+        self,
+        request: CallRequest,
+        attempt_id: str,
+        key: str,
+        version: str,
+        history: list[ContactEvent],
+        status: ListStatus,
+    ) -> Decision:
+        """Decide on the snapshot; if allowed, append by compare-and-set (a lost race: again)."""
         h, o, v, d = self._ckeys(key)
-        version, history, read = await self._snapshot(key, mirror_keys, request.at)
-        status = lists or read or _NOT_LISTED
-        encoded_event: str | None = None
+        keys: list[bytes] | None = None
+        encoded_event: bytes | None = None
         for _ in range(self._max_retries + 1):
             decision = decide(self._policy, request, history, status)
             if not decision.allowed:
                 await self._log(key, request, attempt_id, decision)
                 return decision
-            if encoded_event is None:
-                encoded_event = _encode_attempt(request, attempt_id)
+            if keys is None or encoded_event is None:
+                keys = [
+                    h.encode(),
+                    o.encode(),
+                    v.encode(),
+                    d.encode(),
+                    self._attempt_key(attempt_id).encode(),
+                    self._journal_b,
+                ]
+                encoded_event = _encode_attempt(request, attempt_id).encode()
             result = cast(
                 list[Any],
                 await self._batcher.call(
                     self._reserve,
-                    [h, o, v, d, self._attempt_key(attempt_id), self.journal_key],
+                    keys,
                     [
-                        version,
+                        version.encode(),
                         encoded_event,
-                        _encode_decision(key, request, attempt_id, decision, True),
+                        _encode_decision(key, request, attempt_id, decision, True).encode(),
                         self._ttl_arg,
-                        key,
+                        key.encode(),
                         self._maxlen_arg,
                         self._kept_arg,
                     ],
@@ -682,13 +828,13 @@ class RedisLedger:
         d = self._ckeys(key)[3]
         await self._batcher.call(
             self._logscript,
-            [d, self.journal_key, self._decided_key(attempt_id)],
+            [d.encode(), self._journal_b, self._decided_key(attempt_id).encode()],
             [
-                _encode_decision(key, request, attempt_id, decision, False),
+                _encode_decision(key, request, attempt_id, decision, False).encode(),
                 self._kept_arg,
                 self._maxlen_arg,
-                key,
-                attempt_id,
+                key.encode(),
+                attempt_id.encode(),
                 self._ttl_arg,
             ],
         )
@@ -696,7 +842,7 @@ class RedisLedger:
     # --- reading -----------------------------------------------------------------------------
 
     async def history(self, number: str) -> list[ContactEvent]:
-        _, history, _ = await self._snapshot(number_key(number, self._policy.numbers))
+        _, history = await self._snapshot(number_key(number, self._policy.numbers))
         history.sort(key=lambda e: e.at)
         return history
 
@@ -733,7 +879,7 @@ class RedisLedger:
         key = await self._attempt_customer(attempt_id)
         if key is None:
             return []
-        _, history, _ = await self._snapshot(key)
+        _, history = await self._snapshot(key)
         found = [e for e in history if e.attempt_id == attempt_id]
         found.sort(key=lambda e: e.at)
         return found

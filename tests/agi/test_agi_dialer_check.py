@@ -55,25 +55,52 @@ async def server(make_server, stores: ComplianceStores) -> AgiServer:
 _ids = iter(range(10**6))
 
 
+def new_uniqueid() -> str:
+    return f"1795726108.{next(_ids)}"
+
+
 async def check(
     server: AgiServer,
     dialer_env: bytes,
     args: list[str],
     channel_vars: dict[str, str] | None = None,
+    uniqueid: str | None = None,
 ) -> tuple[dict[str, str], list[str]]:
-    env = call_env(dialer_env, args=args, uniqueid=f"1795726108.{next(_ids)}")
+    env = call_env(dialer_env, args=args, uniqueid=uniqueid or new_uniqueid())
     result = await FakeAsterisk("127.0.0.1", server.port, channel_vars=channel_vars).run(env)
     assert result.unknown == [] and result.pipelined == [] and result.closed_by_server
     return result.set_vars, result.commands
 
 
+def dialplan_attempt_id(uniqueid: str) -> str:
+    """What [agent-manual] sets after an ALLOW: manual-${UNIQUEID}."""
+    return f"manual-{uniqueid}"
+
+
 async def test_allow_reserves_an_attempt(server, stores, dialer_env) -> None:
-    got, commands = await check(server, dialer_env, ["13812345678", "demo", "loan", CALLER_ID])
-    assert got[v.DIALER_DECISION] == "ALLOW" and v.DIALER_REASON not in got
-    assert got[v.DIALER_ATTEMPT_ID].startswith("manual-1795726108.")
-    assert all(c.startswith("SET VARIABLE") for c in commands)  # all came as arguments
+    uniqueid = new_uniqueid()
+    args = ["13812345678", "demo", "loan", CALLER_ID]
+    got, commands = await check(server, dialer_env, args, uniqueid=uniqueid)
+    # one command: the decision; the dialplan derives the attempt id from ${UNIQUEID}
+    assert got == {v.DIALER_DECISION: "ALLOW"}
+    assert commands == ['SET VARIABLE DIALER_DECISION "ALLOW"']
     history = await stores.ledger.history("13812345678")
-    assert [e.attempt_id for e in history] == [got[v.DIALER_ATTEMPT_ID]]
+    assert [e.attempt_id for e in history] == [dialplan_attempt_id(uniqueid)]
+
+
+async def test_empty_arguments_count_as_given(server, stores, dialer_env) -> None:
+    """``dialer-check,${EXTEN},demo,,`` (product and caller id expanded to nothing):
+    no GET VARIABLE; the gate picks the campaign's product and caller id."""
+    got, commands = await check(
+        server,
+        dialer_env,
+        ["13812345678", "demo", "", ""],
+        channel_vars={v.DIALER_PRODUCT: "card", v.DIALER_CALLER_ID: "5551000"},
+    )
+    assert got == {v.DIALER_DECISION: "ALLOW"}
+    assert commands == ['SET VARIABLE DIALER_DECISION "ALLOW"']
+    [event] = await stores.ledger.history("13812345678")
+    assert event.product == "loan"  # the campaign's first product, not the channel's "card"
 
 
 async def test_second_call_same_product_is_refused(server, dialer_env) -> None:
@@ -176,8 +203,11 @@ async def result(server: AgiServer, dialer_env: bytes, attempt_id: str, status: 
 async def test_dialer_result_resolves_the_reservation(
     server, stores, dialer_env, status, outcome
 ) -> None:
-    got, _ = await check(server, dialer_env, ["13812345678", "demo", "loan", CALLER_ID])
-    attempt = got[v.DIALER_ATTEMPT_ID]
+    uniqueid = new_uniqueid()
+    args = ["13812345678", "demo", "loan", CALLER_ID]
+    got, _ = await check(server, dialer_env, args, uniqueid=uniqueid)
+    assert got[v.DIALER_DECISION] == "ALLOW"
+    attempt = dialplan_attempt_id(uniqueid)
     assert await result(server, dialer_env, attempt, status) == {v.DIALER_RESULT: outcome}
     [event] = await stores.ledger.history("13812345678")
     assert event.outcome.value == outcome

@@ -82,3 +82,21 @@ def test_sample_desk_file_is_valid() -> None:
     assert config.class_of("201").value == "executive"
     assert config.quota_of("230").local_fen == 10000
     assert config.quota.long_distance_fen == 15000 and config.quota.local_fen == 8000
+
+
+def test_manual_calls_build_the_attempt_id_the_gate_reserved() -> None:
+    """dialer_check sets only DIALER_DECISION on ALLOW: the dialplan names the attempt
+    itself, in the same spelling (ATTEMPT_PREFIX + uniqueid), and h does not depend on
+    a Set() that a hangup right after the AGI could skip."""
+    from agi_scripts.dialer_check import ATTEMPT_PREFIX
+
+    expected = f"{ATTEMPT_PREFIX}${{UNIQUEID}}"
+    manual = contexts()["agent-manual"]
+    main = [app for e, app in manual if e == "_X."]
+    assert f"Set(DIALER_ATTEMPT_ID={expected})" in main
+    check_at = next(i for i, a in enumerate(main) if "/dialer-check," in a)
+    allow_at = next(i for i, a in enumerate(main) if '"${DIALER_DECISION}" != "ALLOW"' in a)
+    assert check_at < allow_at < main.index(f"Set(DIALER_ATTEMPT_ID={expected})")
+    h = [app for e, app in manual if e == "h"]
+    results = [a for a in h if "/dialer-result," in a]
+    assert results == [f"AGI(agi://${{DIALER_AGI}}/dialer-result,{expected},${{DIALSTATUS}})"]
