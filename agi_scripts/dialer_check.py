@@ -102,28 +102,27 @@ class DialerCheck:
         ]
 
     @staticmethod
-    async def _arg_or_var(session: AgiSession, index: int, variable: str) -> str:
-        """Argument ``index``; only when the dialplan passed fewer, the channel variable.
-
-        A present but empty argument (``dialer-check,${EXTEN},demo,,``: Asterisk
-        sends ``agi_arg_3: ``) is the dialplan's own answer, typically the same
-        variable expanded to nothing: asking the channel again would cost a round
-        trip for the same empty value.
-        """
-        args = session.env.args
-        if index <= len(args):
-            return args[index - 1]
+    async def _variable(session: AgiSession, variable: str) -> str:
+        """The channel variable, "" when unset: for an argument the dialplan left out."""
         return await session.get_variable(variable) or ""
 
     async def check(self, session: AgiSession) -> None:
         """Check and reserve one manually dialled call; tell the dialplan."""
         env = session.env
+        args = env.args
+        given = len(args)
         number = env.arg(1) or env.get("agi_extension")
-        campaign = await self._arg_or_var(session, 2, v.DIALER_CAMPAIGN)
-        product = await self._arg_or_var(session, 3, v.DIALER_PRODUCT)
+        # Argument N, or only when the dialplan passed fewer, the channel variable. A present
+        # but empty argument (``dialer-check,${EXTEN},demo,,``: Asterisk sends
+        # ``agi_arg_3: ``) is the dialplan's own answer, typically the same variable expanded
+        # to nothing: asking the channel again would cost a round trip for the same value.
+        campaign = args[1] if given >= 2 else await self._variable(session, v.DIALER_CAMPAIGN)
+        product = args[2] if given >= 3 else await self._variable(session, v.DIALER_PRODUCT)
         # Not the channel's own caller id: that is the agent's phone, not what the customer
         # will see. None lets the gate check the campaign's number, which the dialplan presents.
-        caller_id = await self._arg_or_var(session, 4, v.DIALER_CALLER_ID) or None
+        caller_id = (
+            args[3] if given >= 4 else await self._variable(session, v.DIALER_CALLER_ID)
+        ) or None
         is_callback = env.arg(5).lower() in ("1", "yes", "true")
         dialled = env.arg(6) or None
         if not env.uniqueid:

@@ -20,6 +20,9 @@ from agi_scripts.errors import AgiHangup, AgiProtocolError
 
 _LINE = re.compile(r"agi_[a-z0-9_]+:[^\n]*")
 _BLOCK = re.compile(r"(?:agi_[a-z0-9_]+:[^\n]*\n)+\n")
+# One line of a block _BLOCK accepted: the key (up to the first colon) and the value
+# without its one separating space ("agi_accountcode: \n": the value may be empty).
+_PAIR = re.compile(r"(agi_[a-z0-9_]+): ?([^\n]*)\n")
 
 
 def route_key(script: str) -> str:
@@ -79,26 +82,33 @@ def parse_env(block: bytes) -> AgiEnv:
             if line and not _LINE.fullmatch(line):
                 raise AgiProtocolError(f"environment line {number} is not 'agi_<name>: <value>'")
         raise AgiProtocolError("environment block does not end with an empty line")
-    headers: dict[str, str] = {}
-    for line in text[:-2].split("\n"):
-        key, _sep, value = line.partition(":")
-        # "agi_accountcode: \n": one separating space, the value itself may be empty
-        headers[key] = value[1:] if value[:1] == " " else value
+    headers = dict(_PAIR.findall(text))
     raw_script = headers.get("agi_network_script")
     if raw_script is None:
         raise AgiProtocolError("environment block has no agi_network_script")
     _path, _sep, query = raw_script.partition("?")
+    return AgiEnv(
+        headers=headers,
+        script=route_key(raw_script),
+        query=dict(parse_qsl(query, keep_blank_values=True)) if query else {},
+        args=_args(text, headers),
+    )
+
+
+def _args(text: str, headers: Mapping[str, str]) -> tuple[str, ...]:
+    """The ``agi_arg_N`` values in the order of N (Asterisk numbers them 1, 2, ... n)."""
+    args: list[str] = []
+    while (value := headers.get(f"agi_arg_{len(args) + 1}")) is not None:
+        args.append(value)
+    # As many agi_arg_ lines as 1..n found: no gap, no duplicate, no other spelling
+    if text.count("\nagi_arg_") + text.startswith("agi_arg_") == len(args):
+        return tuple(args)
     numbered = sorted(
         (int(key[8:]), value)
         for key, value in headers.items()
         if key.startswith("agi_arg_") and key[8:].isdigit()
     )
-    return AgiEnv(
-        headers=headers,
-        script=route_key(raw_script),
-        query=dict(parse_qsl(query, keep_blank_values=True)) if query else {},
-        args=tuple(value for _index, value in numbered),
-    )
+    return tuple(value for _index, value in numbered)
 
 
 @dataclass(frozen=True, slots=True)

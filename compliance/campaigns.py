@@ -330,6 +330,9 @@ def spec_to_dict(spec: CampaignSpec) -> dict[str, Any]:
 # --- store ----------------------------------------------------------------------------------
 
 
+_MISS: tuple[bool, Campaign | None] = (False, None)
+
+
 class CampaignStore:
     """Campaigns in SQL (table ``campaigns``).
 
@@ -345,6 +348,18 @@ class CampaignStore:
         self._reader = reader(engine)
         self._cache_ttl = cache_ttl
         self._cache: dict[str, tuple[float, Campaign | None]] = {}
+
+    def peek_cached(self, name: str) -> tuple[bool, Campaign | None]:
+        """``find_cached`` without I/O: ``(True, campaign or None)`` when memory answers.
+
+        ``(False, None)`` when the entry is missing or older than ``cache_ttl``:
+        then ask ``find_cached``. Lets a hot caller skip a coroutine (and the
+        gate its single-flight bookkeeping) on the common, cached path.
+        """
+        hit = self._cache.get(name)
+        if hit is not None and hit[0] > monotonic():
+            return True, hit[1]
+        return _MISS
 
     async def find_cached(self, name: str) -> Campaign | None:
         """``find``, answered from memory when looked up less than ``cache_ttl`` s ago."""

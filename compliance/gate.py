@@ -398,7 +398,9 @@ class ComplianceGate:
         the general path answers). When the lead mirror cannot vouch for the lead
         (not built, being rebuilt, a write in progress) the lead is read from SQL.
         """
-        found = await self._campaign(campaign)
+        fresh, found = self.campaigns.peek_cached(campaign)
+        if not fresh:
+            found = await self._campaign(campaign)
         if found is None:
             return None
         key = self._key(number)
@@ -477,7 +479,9 @@ class ComplianceGate:
         Redis ledger reads it from the mirror itself).
         """
         when = at or utcnow()
-        found = await self._campaign(campaign)
+        fresh, found = self.campaigns.peek_cached(campaign)
+        if not fresh:
+            found = await self._campaign(campaign)
         if found is None:
             decision = self._unknown_campaign(campaign)
             if log_unknown:
@@ -526,7 +530,7 @@ class ComplianceGate:
         return request, lists
 
     async def _campaign(self, name: str) -> Campaign | None:
-        """``find_cached``, one lookup per name at a time.
+        """``find_cached``, one lookup per name at a time (callers try ``peek_cached`` first).
 
         When the cache entry expires under load, every session in flight would miss
         at once and each read the campaign (a pool checkout, a statement, a

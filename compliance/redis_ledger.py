@@ -103,7 +103,9 @@ DEFAULT_PREFIX = "dialer:ledger:"
 # generation read here, so it is not in KEYS (one Redis primary, see above).
 _READ = """
 local v = redis.call('GET', KEYS[2]) or '0'
-local r = {v, redis.call('LRANGE', KEYS[1], 0, -1), redis.call('HGETALL', KEYS[3])}
+local h = redis.call('LRANGE', KEYS[1], 0, -1)
+-- the outcomes only override attempts of the history: none without one (a new customer)
+local r = {v, h, #h > 0 and redis.call('HGETALL', KEYS[3]) or {}}
 if #KEYS > 3 then
   r[4] = redis.call('HGET', KEYS[4], ARGV[1])
   r[5] = redis.call('HGET', KEYS[5], ARGV[1])
@@ -123,17 +125,20 @@ return r
 # ARGV: expected version, event, decision, attempt ttl (0 = none), number key,
 #       journal maxlen (0 = no journal), decisions kept
 _RESERVE = """
-if redis.call('EXISTS', KEYS[5]) == 1 then
+-- one call for the attempt key (only ever a string) and the version
+local got = redis.call('MGET', KEYS[5], KEYS[3])
+if got[1] then
   return {-1}
 end
-local v = redis.call('GET', KEYS[3]) or '0'
+local v = got[2] or '0'
 if v ~= ARGV[1] then
   return {0, v, redis.call('LRANGE', KEYS[1], 0, -1), redis.call('HGETALL', KEYS[2])}
 end
 redis.call('RPUSH', KEYS[1], ARGV[2])
 redis.call('INCR', KEYS[3])
-redis.call('RPUSH', KEYS[4], ARGV[3])
-redis.call('LTRIM', KEYS[4], -tonumber(ARGV[7]), -1)
+if redis.call('RPUSH', KEYS[4], ARGV[3]) > tonumber(ARGV[7]) then
+  redis.call('LTRIM', KEYS[4], -tonumber(ARGV[7]), -1)
+end
 if tonumber(ARGV[4]) > 0 then
   redis.call('SET', KEYS[5], ARGV[5], 'EX', ARGV[4])
 else
@@ -200,8 +205,9 @@ return 1
 # KEYS: d, journal, decided; ARGV: decision, decisions kept, journal maxlen, number key,
 #       attempt id ('' = none: KEYS[3] is not written), attempt ttl (0 = none)
 _LOG = """
-redis.call('RPUSH', KEYS[1], ARGV[1])
-redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
+if redis.call('RPUSH', KEYS[1], ARGV[1]) > tonumber(ARGV[2]) then
+  redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
+end
 if ARGV[5] ~= '' then
   if tonumber(ARGV[6]) > 0 then
     redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[6])
@@ -451,9 +457,10 @@ class _ScriptBatcher:
         head = self._heads.get(script.sha)
         if head is None:
             head = self._heads[script.sha] = _bulk(b"EVALSHA") + _bulk(script.sha.encode())
+        # _bulk inlined: a dozen arguments per call, the function calls cost more than the %
         parts = [b"*%d\r\n%b%b" % (3 + len(keys) + len(args), head, _bulk(b"%d" % len(keys)))]
-        parts.extend(map(_bulk, keys))
-        parts.extend(map(_bulk, args))
+        parts += [b"$%d\r\n%b\r\n" % (len(k), k) for k in keys]
+        parts += [b"$%d\r\n%b\r\n" % (len(a), a) for a in args]
         return b"".join(parts)
 
     async def _exchange(
@@ -537,6 +544,7 @@ class RedisLedger:
         self._maxlen_arg = str(journal_maxlen).encode()
         self._kept_arg = str(decisions_kept).encode()
         self._journal_b = self.journal_key.encode()
+        self._mirror_b: dict[tuple[str, str], tuple[bytes, bytes]] = {}  # list mirror keys
 
     @classmethod
     def from_url(
@@ -573,6 +581,11 @@ class RedisLedger:
     def _ckeys(self, key: str) -> tuple[str, str, str, str]:
         base = f"{self._prefix}{{{key}}}:"
         return base + "h", base + "o", base + "v", base + "d"
+
+    def _bkeys(self, key: str) -> tuple[bytes, bytes, bytes, bytes]:
+        """``_ckeys`` encoded, for the batcher (h, o, v, d)."""
+        base = f"{self._prefix}{{{key}}}:".encode()
+        return base + b"h", base + b"o", base + b"v", base + b"d"
 
     def _attempt_key(self, attempt_id: str) -> str:
         return f"{self._prefix}attempt:{attempt_id}"
@@ -615,8 +628,14 @@ class RedisLedger:
         its raw answer is ``ListedSnapshot.lead``. Attempts too old to matter at
         ``at`` are left out of the history.
         """
-        h, o, v, _ = self._ckeys(key)
-        keys = [h.encode(), v.encode(), o.encode(), *(k.encode() for k in mirror_keys)]
+        h, o, v, _ = self._bkeys(key)
+        mirror = self._mirror_b.get(mirror_keys)
+        if mirror is None:
+            mirror = self._mirror_b[mirror_keys] = (
+                mirror_keys[0].encode(),
+                mirror_keys[1].encode(),
+            )
+        keys = [h, v, o, *mirror]
         args = [key.encode()]
         if lead is not None:
             keys.append(lead[0])
@@ -732,7 +751,6 @@ class RedisLedger:
         status: ListStatus,
     ) -> Decision:
         """Decide on the snapshot; if allowed, append by compare-and-set (a lost race: again)."""
-        h, o, v, d = self._ckeys(key)
         keys: list[bytes] | None = None
         encoded_event: bytes | None = None
         for _ in range(self._max_retries + 1):
@@ -741,14 +759,7 @@ class RedisLedger:
                 await self._log(key, request, attempt_id, decision)
                 return decision
             if keys is None or encoded_event is None:
-                keys = [
-                    h.encode(),
-                    o.encode(),
-                    v.encode(),
-                    d.encode(),
-                    self._attempt_key(attempt_id).encode(),
-                    self._journal_b,
-                ]
+                keys = [*self._bkeys(key), self._attempt_key(attempt_id).encode(), self._journal_b]
                 encoded_event = _encode_attempt(request, attempt_id).encode()
             result = cast(
                 list[Any],

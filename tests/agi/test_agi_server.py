@@ -15,6 +15,7 @@ import pytest
 
 from agi_scripts import variables as v
 from agi_scripts.errors import AgiHangup, RouteConfigError
+from agi_scripts.protocol import parse_env
 from agi_scripts.routes import Route, RouteTable
 from agi_scripts.server import AgiServer
 from agi_scripts.session import AgiSession
@@ -417,3 +418,26 @@ async def test_garbage_replies_end_the_session_cleanly(make_server, desk_env) ->
     writer.close()
     assert server.stats.get("protocol_error") == 1
     assert await good_session(server, desk_env) == {"PROBE_DECISION": "ALLOW-201"}
+
+
+@pytest.mark.parametrize(
+    ("arg_lines", "expected"),
+    [
+        ("", ()),
+        ("agi_arg_1: 5550001\nagi_arg_2: \nagi_arg_3: loan\n", ("5550001", "", "loan")),
+        # not as Asterisk numbers them: ordered by N, gaps closed, the last duplicate wins
+        ("agi_arg_3: c\nagi_arg_1: a\n", ("a", "c")),
+        ("agi_arg_2: b\n", ("b",)),
+        ("agi_arg_1: a\nagi_arg_1: z\nagi_arg_2: b\n", ("z", "b")),
+        ("agi_arg_1: a\nagi_arg_x: ignored\nagi_arg_02: b\n", ("a", "b")),
+    ],
+)
+def test_environment_arguments_in_order(arg_lines: str, expected: tuple[str, ...]) -> None:
+    block = (
+        "agi_network: yes\nagi_network_script: dialer-check?x=1\n"
+        f"{arg_lines}agi_accountcode: \nagi_uniqueid: 1.2\n\n"
+    ).encode()
+    env = parse_env(block)
+    assert env.args == expected
+    assert env.script == "dialer_check" and env.query == {"x": "1"}
+    assert env.get("agi_accountcode", "unset") == "" and env.uniqueid == "1.2"

@@ -125,3 +125,51 @@ async def test_a_cancelled_lookup_leaves_the_waiters_answered(stores: Compliance
     answered = await asyncio.gather(*waiters)
     assert [r.campaign for r in answered] == ["c1"] * 3
     assert campaigns.reads == 2
+
+
+class _CountingCampaigns(CampaignStore):
+    """Counts the asynchronous lookups (``find_cached``) and the SQL reads (``find``)."""
+
+    def __init__(self, engine: Any, cache_ttl: float = 60.0) -> None:
+        super().__init__(engine, cache_ttl=cache_ttl)
+        self.lookups = 0
+        self.reads = 0
+
+    async def find_cached(self, name: str) -> Campaign | None:
+        self.lookups += 1
+        return await super().find_cached(name)
+
+    async def find(self, name: str) -> Campaign | None:
+        self.reads += 1
+        return await super().find(name)
+
+
+async def test_peek_answers_only_from_a_fresh_entry(stores: ComplianceStores) -> None:
+    campaigns = _CountingCampaigns(stores.engine, cache_ttl=0.05)
+    assert campaigns.peek_cached("c1") == (False, None)  # never looked up
+    found = await campaigns.find_cached("c1")
+    assert found is not None and campaigns.peek_cached("c1") == (True, found)
+    assert await campaigns.find_cached("nope") is None
+    assert campaigns.peek_cached("nope") == (True, None)  # an unknown campaign is cached too
+    campaigns.invalidate("c1")
+    assert campaigns.peek_cached("c1") == (False, None)
+    await campaigns.find_cached("c1")
+    await asyncio.sleep(0.06)
+    assert campaigns.peek_cached("c1") == (False, None)  # stale: find_cached must read again
+    assert campaigns.reads == 3
+
+
+async def test_cached_campaign_is_taken_without_a_lookup(stores: ComplianceStores) -> None:
+    campaigns = _CountingCampaigns(stores.engine)
+    gate = _gate(stores, campaigns)
+    first = await _request(gate)
+    assert (campaigns.lookups, campaigns.reads) == (1, 1)
+    later = await asyncio.gather(*(_request(gate, f"1390013{i:04d}") for i in range(5)))
+    decision = await gate.check_and_reserve("13900130099", "c1", None, AT, attempt_id="fast-1")
+    assert decision.allowed, decision.codes
+    assert (campaigns.lookups, campaigns.reads) == (1, 1)  # all answered by peek_cached
+    assert {r.caller_id for r in later} == {first.caller_id}
+    await stores.campaigns.create(parse_campaign_spec({**SPEC, "name": "c2"}))
+    other = await gate.request_for(NUMBER, "c2", None, AT)
+    assert isinstance(other, CallRequest) and other.campaign == "c2"
+    assert (campaigns.lookups, campaigns.reads) == (2, 2)  # a miss still goes through the lookup
