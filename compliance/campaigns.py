@@ -361,6 +361,13 @@ class CampaignStore:
             return True, hit[1]
         return _MISS
 
+    def peek_recent(self, name: str, within: float) -> tuple[bool, Campaign | None]:
+        """Like ``peek_cached``, but also an expired entry read less than ``within`` s ago."""
+        hit = self._cache.get(name)
+        if hit is not None and hit[0] - self._cache_ttl + within > monotonic():
+            return True, hit[1]
+        return _MISS
+
     async def find_cached(self, name: str) -> Campaign | None:
         """``find``, answered from memory when looked up less than ``cache_ttl`` s ago."""
         hit = self._cache.get(name)

@@ -31,6 +31,8 @@ share.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -99,6 +101,8 @@ _ASYNCPG_SQL = {
     "lists": _SQL_LISTS.format("", "", "$1"),
     "both": _SQL_LEAD.format("$1", "$2") + " UNION ALL " + _SQL_LISTS.format("", "", "$2"),
 }
+
+logger = logging.getLogger(__name__)
 
 
 def _parse_tagged(
@@ -192,6 +196,7 @@ class ComplianceGate:
         leads: LeadStore | None = None,
         *,
         hold_read_connection: bool = False,
+        campaign_stale_s: float = 10.0,
     ) -> None:
         if str(ledger.policy.version) != str(policy.version):
             raise ValueError(
@@ -242,6 +247,8 @@ class ComplianceGate:
         self._held_db: Any = None
         self._held_lock = asyncio.Lock()
         self._campaign_lookups: dict[str, asyncio.Future[Campaign | None]] = {}
+        self._campaign_stale_s = campaign_stale_s
+        self._campaign_refreshes: dict[str, asyncio.Task[Campaign | None]] = {}
         if self._sqlite and dialect.driver == "aiosqlite":
             self._driver_sql = _SQLITE_SQL
             self._hold = hold_read_connection
@@ -398,7 +405,7 @@ class ComplianceGate:
         the general path answers). When the lead mirror cannot vouch for the lead
         (not built, being rebuilt, a write in progress) the lead is read from SQL.
         """
-        fresh, found = self.campaigns.peek_cached(campaign)
+        fresh, found = self._campaign_cached(campaign)
         if not fresh:
             found = await self._campaign(campaign)
         if found is None:
@@ -440,6 +447,13 @@ class ComplianceGate:
 
     async def close(self) -> None:
         """Give back the held read connection (``hold_read_connection``); the gate stays usable."""
+        # a finished refresh is its done callback's (which reads its exception)
+        refreshes = [task for task in self._campaign_refreshes.values() if not task.done()]
+        for task in refreshes:
+            task.cancel()
+        for task in refreshes:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         async with self._held_lock:
             held, self._held, self._held_db = self._held, None, None
             if held is not None:
@@ -479,7 +493,7 @@ class ComplianceGate:
         Redis ledger reads it from the mirror itself).
         """
         when = at or utcnow()
-        fresh, found = self.campaigns.peek_cached(campaign)
+        fresh, found = self._campaign_cached(campaign)
         if not fresh:
             found = await self._campaign(campaign)
         if found is None:
@@ -528,6 +542,35 @@ class ComplianceGate:
             lead,
         )
         return request, lists
+
+    def _campaign_cached(self, name: str) -> tuple[bool, Campaign | None]:
+        """The campaign from memory, without waiting: ``(False, None)`` when it must be read.
+
+        An entry past the store's TTL but read less than ``campaign_stale_s`` ago
+        is still answered, while one lookup refreshes it in the background: a
+        session never waits for the campaign read (a pool checkout, often a new
+        SQLite connection: tens of ms under load) that every TTL expiry costs,
+        and a change made elsewhere is still seen within the TTL plus that read.
+        If the refresh fails, the entry ages out and the next caller waits for a
+        lookup of its own, which raises (the AGI route then fails closed).
+        """
+        fresh, found = self.campaigns.peek_cached(name)
+        if fresh or self._campaign_stale_s <= 0.0:
+            return fresh, found
+        recent, stale = self.campaigns.peek_recent(name, self._campaign_stale_s)
+        if not recent:
+            return False, None
+        if name not in self._campaign_lookups and name not in self._campaign_refreshes:
+            task = asyncio.get_running_loop().create_task(self._campaign(name))
+            self._campaign_refreshes[name] = task
+            task.add_done_callback(lambda done: self._campaign_refreshed(name, done))
+        return True, stale
+
+    def _campaign_refreshed(self, name: str, task: asyncio.Task[Campaign | None]) -> None:
+        if self._campaign_refreshes.get(name) is task:
+            del self._campaign_refreshes[name]
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            logger.warning("campaign refresh failed (the stale entry ages out): %r", exc)
 
     async def _campaign(self, name: str) -> Campaign | None:
         """``find_cached``, one lookup per name at a time (callers try ``peek_cached`` first).

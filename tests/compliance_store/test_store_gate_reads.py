@@ -173,3 +173,59 @@ async def test_cached_campaign_is_taken_without_a_lookup(stores: ComplianceStore
     other = await gate.request_for(NUMBER, "c2", None, AT)
     assert isinstance(other, CallRequest) and other.campaign == "c2"
     assert (campaigns.lookups, campaigns.reads) == (2, 2)  # a miss still goes through the lookup
+
+
+def _stale_gate(
+    stores: ComplianceStores, campaigns: CampaignStore, stale_s: float
+) -> ComplianceGate:
+    return ComplianceGate(
+        stores.gate.policy,
+        stores.ledger,
+        stores.lists,
+        campaigns,
+        stores.leads,
+        campaign_stale_s=stale_s,
+    )
+
+
+async def test_an_expired_campaign_is_answered_while_one_lookup_refreshes_it(
+    stores: ComplianceStores,
+) -> None:
+    campaigns = _SlowCampaigns(stores.engine)  # TTL 0: every entry is expired at once
+    gate = _stale_gate(stores, campaigns, stale_s=10.0)
+    await _request(gate)  # nothing cached yet: this one waits for the read
+    assert campaigns.reads == 1
+    # Expired, but read a moment ago: answered at once, while ONE refresh reads (50 ms).
+    answered = await asyncio.gather(*(_request(gate, f"1390013{i:04d}") for i in range(10)))
+    assert [r.campaign for r in answered] == ["c1"] * 10
+    assert campaigns.reads == 2 and len(gate._campaign_refreshes) == 1
+    await asyncio.gather(*gate._campaign_refreshes.values())
+    await asyncio.sleep(0)  # the done callback
+    assert not gate._campaign_refreshes
+
+
+async def test_past_the_stale_window_a_caller_waits_and_fails_closed(
+    stores: ComplianceStores, caplog: pytest.LogCaptureFixture
+) -> None:
+    campaigns = _SlowCampaigns(stores.engine, fail=0)
+    gate = _stale_gate(stores, campaigns, stale_s=0.3)
+    await _request(gate)
+    campaigns.fail = 99  # the database is gone from now on
+    stale = await _request(gate)  # within the window: the entry answers, the refresh fails
+    assert stale.campaign == "c1"
+    await asyncio.gather(*gate._campaign_refreshes.values(), return_exceptions=True)
+    await asyncio.sleep(0)
+    assert "campaign refresh failed" in caplog.text
+    await asyncio.sleep(0.3)  # the entry has aged out of the window
+    with pytest.raises(RuntimeError, match="campaign read failed"):
+        await _request(gate)
+
+
+async def test_close_cancels_a_refresh_in_flight(stores: ComplianceStores) -> None:
+    campaigns = _SlowCampaigns(stores.engine)
+    gate = _stale_gate(stores, campaigns, stale_s=10.0)
+    await _request(gate)
+    await _request(gate)  # starts a refresh (50 ms)
+    (refresh,) = gate._campaign_refreshes.values()
+    await gate.close()
+    assert refresh.cancelled()
