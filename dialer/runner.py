@@ -352,6 +352,11 @@ class Runner:
                     self.config.drain_timeout,
                 )
                 await self.call_in_dispatcher(self._end_all_calls)
+                await self._drain_calls(dispositions=False)
+                # The drain time was the agents' time to give their dispositions too: the
+                # wrap-ups still open end now ("no decision"), not after the wrap-up limit
+                # (a stop bounded by drain_timeout, well inside a service manager's timeout).
+                await self.call_in_dispatcher(self._end_all_wrapups)
                 await self._drain_calls()
             if self.config.logout_agents_at_stop:
                 await self.call_in_dispatcher(self._logout_all)
@@ -367,8 +372,8 @@ class Runner:
         self._stopping = True
         self._wake.set()
 
-    async def _drain_calls(self) -> None:
-        while self.calls or self._pending_leads or self._awaiting_any():
+    async def _drain_calls(self, *, dispositions: bool = True) -> None:
+        while self.calls or self._pending_leads or (dispositions and self._awaiting_any()):
             self._idle.clear()
             try:
                 await asyncio.wait_for(self._idle.wait(), 0.2)
@@ -378,6 +383,12 @@ class Runner:
     async def _end_all_calls(self) -> None:
         for attempt in list(self.calls):
             await self._apply(attempt, fsm.EndRequested("dialer shutting down"))
+
+    async def _end_all_wrapups(self) -> None:
+        now = self.clock.now()
+        for run in list(self.campaigns.values()):
+            for agent_id in run.pool.wrap_expired(now, 0.0):
+                await self._wrapup_timeout(agent_id, why="dialer shutting down")
         for run in self.campaigns.values():
             for attempt in list(run.awaiting_disposition):
                 agent_id = run.awaiting_disposition[attempt]
@@ -1312,7 +1323,7 @@ class Runner:
         await self._serve_waiting(run)
         self._wake.set()
 
-    async def _wrapup_timeout(self, agent_id: str) -> None:
+    async def _wrapup_timeout(self, agent_id: str, why: str = "wrap-up limit") -> None:
         run = self._agent_run(agent_id)
         if run is None:
             return
@@ -1321,12 +1332,8 @@ class Runner:
             return
         attempt = agent.last_attempt_id
         if attempt is not None and run.awaiting_disposition.get(attempt) == agent_id:
-            logger.warning(
-                "agent %s: wrap-up limit reached without a disposition; no decision", agent_id
-            )
-            await self._disposition(
-                agent_id, DispositionRequest("no_decision", note="wrap-up limit"), attempt
-            )
+            logger.warning("agent %s: %s without a disposition; no decision", agent_id, why)
+            await self._disposition(agent_id, DispositionRequest("no_decision", note=why), attempt)
         else:
             await self._wrap_done(run, agent_id)
 
