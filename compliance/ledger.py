@@ -52,6 +52,13 @@ class UnknownAttempt(LedgerError, LookupError):
 class AttemptAlreadyResolved(LedgerError):
     """``resolve`` tried to change the final outcome of an attempt to another one."""
 
+    def __init__(self, attempt_id: str, current: AttemptOutcome, new: AttemptOutcome) -> None:
+        super().__init__(
+            f"attempt {attempt_id} already ended as {current.value}; cannot set {new.value}"
+        )
+        self.attempt_id = attempt_id
+        self.current = current
+
 
 class LedgerContention(LedgerError):
     """Optimistic reservation lost the race too many times in a row (Redis ledger)."""
@@ -163,9 +170,7 @@ def check_resolution(attempt_id: str, current: AttemptOutcome, new: AttemptOutco
     if current == new:
         return False
     if current != AttemptOutcome.RESERVED:
-        raise AttemptAlreadyResolved(
-            f"attempt {attempt_id} already ended as {current.value}; cannot set {new.value}"
-        )
+        raise AttemptAlreadyResolved(attempt_id, current, new)
     return True
 
 

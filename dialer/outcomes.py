@@ -128,6 +128,18 @@ def ledger_outcome(outcome: DialOutcome) -> AttemptOutcome:
     return _LEDGER[outcome]
 
 
+# The other way, for an attempt whose ledger entry is all that is left of its end
+# (REJECTED stands for both rejected and unallocated: rejected, the ledger's reading).
+_FROM_LEDGER: dict[AttemptOutcome, DialOutcome] = {
+    ledger: dial for dial, ledger in reversed(list(_LEDGER.items()))
+}
+
+
+def dial_outcome(outcome: AttemptOutcome) -> DialOutcome | None:
+    """The dialer outcome a final ledger outcome stands for (None for RESERVED)."""
+    return _FROM_LEDGER.get(outcome)
+
+
 _CAUSE_OUTCOME: dict[int, DialOutcome] = {
     Q850.UNALLOCATED: DialOutcome.UNALLOCATED,
     Q850.NO_ROUTE_TRANSIT_NET: DialOutcome.UNALLOCATED,

@@ -37,7 +37,7 @@ from enum import StrEnum
 from functools import partial
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from compliance.ledger import UnknownAttempt
+from compliance.ledger import AttemptAlreadyResolved, UnknownAttempt
 from compliance.model import AttemptOutcome, Decision
 from compliance.numbers import mask
 from dialer import fsm
@@ -65,7 +65,7 @@ from dialer.dispositions import (
     plan,
 )
 from dialer.lanes import WriteLanes
-from dialer.outcomes import DialOutcome, ledger_outcome
+from dialer.outcomes import DialOutcome, dial_outcome, ledger_outcome
 from dialer.pacing import DialResult, Pacer, PacingSnapshot, TalkResult, make_pacer
 from dialer.ports import (
     CallControl,
@@ -1386,6 +1386,24 @@ class Runner:
                 "reconcile: %d attempts finalized, %d orphan channels hung up", vanished, orphans
             )
 
+    async def _resolve_recovered(self, attempt_id: str, outcome: DialOutcome) -> DialOutcome:
+        """Resolve a recovered attempt in the ledger; the outcome the attempt row gets."""
+        try:
+            await self.ledger.resolve(attempt_id, ledger_outcome(outcome))
+        except UnknownAttempt:
+            pass  # the crash came before the reservation: nothing to resolve
+        except AttemptAlreadyResolved as exc:
+            # The previous process resolved the ledger with the call's real end, then
+            # died before writing the attempt row: the ledger's outcome is the one.
+            known = dial_outcome(exc.current)
+            if known is None:
+                raise
+            logger.info(
+                "attempt %s: the ledger already has its end (%s); kept", attempt_id, exc.current
+            )
+            return known
+        return outcome
+
     async def recover(self) -> int:
         """Start-up after a crash: finish every attempt a previous process left unfinished.
 
@@ -1406,10 +1424,7 @@ class Runner:
                 outcome = DialOutcome.ANSWERED
             else:
                 outcome = DialOutcome.NO_ANSWER
-            try:
-                await self.ledger.resolve(rec.attempt_id, ledger_outcome(outcome))
-            except UnknownAttempt:
-                pass  # the crash came before the reservation: nothing to resolve
+            outcome = await self._resolve_recovered(rec.attempt_id, outcome)
             await self.attempts.update(
                 rec.attempt_id,
                 wall,
