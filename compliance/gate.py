@@ -44,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from compliance.campaigns import Campaign, CampaignStore
 from compliance.database import UtcDateTime
-from compliance.leads import LeadStore, LeadUnknown, RedisLeadMirror, decode_mirrored
+from compliance.leads import GateLead, LeadStore, LeadUnknown, RedisLeadMirror, decode_mirrored
 from compliance.ledger import ContactLedger, utcnow
 from compliance.lists import ListKind, ListStore, RedisListMirror
 from compliance.model import (
@@ -107,12 +107,12 @@ logger = logging.getLogger(__name__)
 
 def _parse_tagged(
     rows: Sequence[Any], dt_out: Callable[[Any], Any]
-) -> tuple[_LeadInfo | None, ListStatus]:
-    lead: _LeadInfo | None = None
+) -> tuple[GateLead | None, ListStatus]:
+    lead: GateLead | None = None
     dnc = special = None
     for tag, a, b, c, d in rows:
         if tag == "lead":
-            lead = _LeadInfo(a, b, dt_out(c), d)
+            lead = GateLead(a, b, dt_out(c), d)
         elif tag == ListKind.DNC.value:
             dnc = a
         elif tag == ListKind.SPECIAL.value:
@@ -137,7 +137,7 @@ def _request(
     is_callback: bool,
     dialled_number: str | None,
     segment: str | None,
-    lead: _LeadInfo | None,
+    lead: GateLead | None,
 ) -> CallRequest:
     """The ``CallRequest`` for a call, from what the caller gave and the campaign's lead."""
     chosen_product = product or (lead.product if lead and lead.product else found.products[0])
@@ -161,16 +161,6 @@ def _request(
 
 def _identity(value: Any) -> Any:
     return value
-
-
-@dataclass(frozen=True, slots=True)
-class _LeadInfo:
-    """What the gate takes from a lead (a ``Lead`` has more)."""
-
-    segment: str
-    product: str
-    assigned_at: datetime | None
-    dialled_number: str | None
 
 
 class ComplianceGate:
@@ -405,9 +395,7 @@ class ComplianceGate:
         the general path answers). When the lead mirror cannot vouch for the lead
         (not built, being rebuilt, a write in progress) the lead is read from SQL.
         """
-        fresh, found = self._campaign_cached(campaign)
-        if not fresh:
-            found = await self._campaign(campaign)
+        found = await self._campaign(campaign)
         if found is None:
             return None
         key = self._key(number)
@@ -419,15 +407,7 @@ class ComplianceGate:
             key, when, self._mirror_keys, self._lead_mirror.lookup(found.name)
         )
         mirrored = decode_mirrored(snapshot.lead)
-        lead: _LeadInfo | None
-        if isinstance(mirrored, LeadUnknown):
-            lead = await self._lead(found.name, key)
-        elif mirrored is None:
-            lead = None
-        else:
-            lead = _LeadInfo(
-                mirrored.segment, mirrored.product, mirrored.assigned_at, mirrored.dialled_number
-            )
+        lead = await self._lead(found.name, key) if isinstance(mirrored, LeadUnknown) else mirrored
         request = _request(
             number,
             campaign,
@@ -493,9 +473,7 @@ class ComplianceGate:
         Redis ledger reads it from the mirror itself).
         """
         when = at or utcnow()
-        fresh, found = self._campaign_cached(campaign)
-        if not fresh:
-            found = await self._campaign(campaign)
+        found = await self._campaign(campaign)
         if found is None:
             decision = self._unknown_campaign(campaign)
             if log_unknown:
@@ -504,10 +482,10 @@ class ComplianceGate:
                 )
                 await self.ledger.record_decision(request, decision, attempt_id)
             return decision
-        lead: _LeadInfo | None
+        lead: GateLead | None
         lists: ListStatus | None = None
         if assigned_at is not None:
-            lead = _LeadInfo(segment or "default", product or "", assigned_at, dialled_number)
+            lead = GateLead(segment or "default", product or "", assigned_at, dialled_number)
             if with_lists:
                 key = self._key(number)
                 if key is None:
@@ -561,7 +539,7 @@ class ComplianceGate:
         if not recent:
             return False, None
         if name not in self._campaign_lookups and name not in self._campaign_refreshes:
-            task = asyncio.get_running_loop().create_task(self._campaign(name))
+            task = asyncio.get_running_loop().create_task(self._lookup_campaign(name))
             self._campaign_refreshes[name] = task
             task.add_done_callback(lambda done: self._campaign_refreshed(name, done))
         return True, stale
@@ -573,7 +551,12 @@ class ComplianceGate:
             logger.warning("campaign refresh failed (the stale entry ages out): %r", exc)
 
     async def _campaign(self, name: str) -> Campaign | None:
-        """``find_cached``, one lookup per name at a time (callers try ``peek_cached`` first).
+        """The campaign: from memory when it can (``_campaign_cached``), else looked up."""
+        fresh, found = self._campaign_cached(name)
+        return found if fresh else await self._lookup_campaign(name)
+
+    async def _lookup_campaign(self, name: str) -> Campaign | None:
+        """``find_cached``, one lookup per name at a time.
 
         When the cache entry expires under load, every session in flight would miss
         at once and each read the campaign (a pool checkout, a statement, a
@@ -605,13 +588,13 @@ class ComplianceGate:
         except InvalidNumber:
             return None  # the engine refuses it with INVALID_NUMBER
 
-    async def _lead(self, campaign: str, key: str) -> _LeadInfo | None:
+    async def _lead(self, campaign: str, key: str) -> GateLead | None:
         if self.leads is None:
             return None
         lead, _ = _parse_tagged(await self._rows("lead", campaign, key), self._dt_out)
         return lead
 
-    async def _lead_and_lists(self, campaign: str, key: str) -> tuple[_LeadInfo | None, ListStatus]:
+    async def _lead_and_lists(self, campaign: str, key: str) -> tuple[GateLead | None, ListStatus]:
         return _parse_tagged(await self._rows("both", campaign, key), self._dt_out)
 
     async def _sql_lists(self, key: str) -> ListStatus:

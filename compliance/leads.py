@@ -310,8 +310,8 @@ def _entry(segment: str, product: str, assigned_at: datetime | None, dialled: st
 
 
 @dataclass(frozen=True, slots=True)
-class MirroredLead:
-    """The gate's fields of one lead, as the mirror holds them."""
+class GateLead:
+    """The fields of a lead the compliance gate reads (the mirror holds exactly these)."""
 
     segment: str
     product: str
@@ -326,10 +326,10 @@ class LeadUnknown:
 LEAD_UNKNOWN = LeadUnknown()
 
 
-def decode_mirrored(raw: Any) -> MirroredLead | LeadUnknown | None:
+def decode_mirrored(raw: Any) -> GateLead | LeadUnknown | None:
     """The lead mirror's answer as read by the ledger's snapshot script.
 
-    ``MirroredLead``; None when the campaign has no lead for the number; ``LEAD_UNKNOWN``
+    ``GateLead``; None when the campaign has no lead for the number; ``LEAD_UNKNOWN``
     when the mirror cannot say (the caller reads SQL).
     """
     if not isinstance(raw, bytes):
@@ -339,7 +339,7 @@ def decode_mirrored(raw: Any) -> MirroredLead | LeadUnknown | None:
     if raw[:1] == b"?":
         return LEAD_UNKNOWN
     segment, product, assigned, dialled = json.loads(raw)
-    return MirroredLead(
+    return GateLead(
         segment, product, datetime.fromisoformat(assigned) if assigned else None, dialled
     )
 
@@ -407,7 +407,7 @@ class RedisLeadMirror:
         the generation key, and the hash name before and after the generation."""
         return self._gen, self._hash_prefix, self._suffix(campaign)
 
-    async def get(self, campaign: str, key: str) -> MirroredLead | LeadUnknown | None:
+    async def get(self, campaign: str, key: str) -> GateLead | LeadUnknown | None:
         """The mirror's answer for one lead (the snapshot script reads the same way)."""
         gen = await self._r.get(self._gen)
         if gen is None:

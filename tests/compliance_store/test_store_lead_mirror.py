@@ -11,7 +11,7 @@ from store_helpers import SHANGHAI, local
 
 from compliance.campaigns import parse_campaign_spec
 from compliance.gate import ComplianceStores, open_compliance
-from compliance.leads import LEAD_UNKNOWN, LeadStore, MirroredLead
+from compliance.leads import LEAD_UNKNOWN, GateLead, LeadStore
 from compliance.model import CallRequest, ReasonCode
 from compliance.numbers import mask
 from compliance.policy import Policy
@@ -94,7 +94,7 @@ async def test_mirror_answers_what_sql_answers(stores: ComplianceStores) -> None
         if from_sql is None:
             assert mirrored is None, mask(number)
             continue
-        assert isinstance(mirrored, MirroredLead), mask(number)
+        assert isinstance(mirrored, GateLead), mask(number)
         got = (mirrored.segment, mirrored.product, mirrored.assigned_at, mirrored.dialled_number)
         assert got == (
             from_sql.segment,
@@ -171,7 +171,7 @@ async def test_two_writers_on_one_lead_leave_it_to_sql(stores: ComplianceStores)
     first = await mirror.begin("c1", ["13800138000"])
     second = await mirror.begin("c1", ["13800138000"])
     await mirror.finish("c1", second, ["13800138000"], {"13800138000": entry})
-    assert isinstance(await mirror.get("c1", "13800138000"), MirroredLead)
+    assert isinstance(await mirror.get("c1", "13800138000"), GateLead)
     # the first writer committed after the second: its values may be newer than the entry
     await mirror.finish("c1", first, ["13800138000"], {"13800138000": entry})
     assert await mirror.get("c1", "13800138000") is LEAD_UNKNOWN
@@ -211,7 +211,7 @@ async def test_rebuild_does_not_switch_while_a_write_is_in_flight(
     await mirror.finish("c1", token, ["13800138000"], {})
     assert await stores.leads.rebuild_mirror()
     assert (await mirror.get("c1", "13500135000")).assigned_at == local(2026, 10, 20, 9)
-    assert isinstance(await mirror.get("c1", "13800138000"), MirroredLead)  # rebuilt from SQL
+    assert isinstance(await mirror.get("c1", "13800138000"), GateLead)  # rebuilt from SQL
     decision = await stores.gate.check_and_reserve("13500135000", "c1", None, AT, attempt_id="r1")
     assert decision.allowed, decision.reasons
 
