@@ -128,10 +128,10 @@ def ledger_outcome(outcome: DialOutcome) -> AttemptOutcome:
     return _LEDGER[outcome]
 
 
-# The other way, for an attempt whose ledger entry is all that is left of its end
-# (REJECTED stands for both rejected and unallocated: rejected, the ledger's reading).
+# The other way, for an attempt whose ledger entry is all that is left of its end.
+# REJECTED stands for both rejected and unallocated: read back as rejected.
 _FROM_LEDGER: dict[AttemptOutcome, DialOutcome] = {
-    ledger: dial for dial, ledger in reversed(list(_LEDGER.items()))
+    ledger: dial for dial, ledger in _LEDGER.items() if dial is not DialOutcome.UNALLOCATED
 }
 
 

@@ -428,7 +428,7 @@ class PredictivePacer:
     WARMUP_SETTLE = 30.0
     WARMUP_MIN_DIALS = 10
     WARMUP_MEMORY = 5000
-    WARM_ALLOWED = 0.25
+    WARMUP_SURPLUS = 0.25
     RESERVE_SPREAD = 2.5
     MIN_TALK_SAMPLES = 8
     RATE_HALF_LIFE = 60.0
@@ -563,8 +563,8 @@ class PredictivePacer:
         new one is then taken to answer with an upper confidence bound of that
         rate, all at the same moment, with only the ready agents to take them;
         calls are added while the expected surplus of answers over ready
-        agents stays under half the target per answer. With too few settled
-        dials this is progressive dialling.
+        agents stays under ``WARMUP_SURPLUS`` x the target per answer. With too
+        few settled dials this is progressive dialling.
         """
         dials = self._warmup_dials
         if not dials:
@@ -588,7 +588,7 @@ class PredictivePacer:
         p_high = min(1.0, (centre + spread) / (1.0 + z2 / seen))
         if p_high >= 1.0:
             return 0
-        allowed = self.WARM_ALLOWED * self.target_abandon
+        allowed = self.WARMUP_SURPLUS * self.target_abandon
         in_flight = len(snapshot.dials_in_flight)
 
         def within(total: int) -> bool:

@@ -84,7 +84,7 @@ def test_the_warm_up_respects_its_expected_surplus() -> None:
     z, seen, share = PredictivePacer.WARMUP_Z, 50, 0.1
     root = math.sqrt(share * (1 - share) / seen + z * z / (4 * seen * seen))
     p_high = (share + z * z / (2 * seen) + z * root) / (1 + z * z / seen)
-    allowed = PredictivePacer.WARM_ALLOWED * 0.03
+    allowed = PredictivePacer.WARMUP_SURPLUS * 0.03
     total = len(in_flight) + n
     assert _binomial_surplus(total, p_high, 8) <= allowed * total * p_high
     assert _binomial_surplus(total + 1, p_high, 8) > allowed * (total + 1) * p_high
