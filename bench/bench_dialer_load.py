@@ -81,8 +81,6 @@ async def bench(args: argparse.Namespace) -> dict[str, float]:
         policy = parse_policy(DEMO_POLICY, "bench policy")
         clock = ShiftedClock(business_hours_start(policy))
         config = RunnerConfig(
-            customer_endpoint="Local/{number}@sim-customers",
-            agent_endpoint="Local/{agent}@sim-agents",
             wrapup_limit=10.0,
             drain_timeout=10.0,
             max_claim=100,

@@ -172,8 +172,6 @@ async def _run_demo(options: DemoOptions) -> int:
     numbers = sample_numbers(options.leads, seed=options.seed)
     blacklist = numbers[: options.blacklisted]
     config = RunnerConfig(
-        customer_endpoint="Local/{number}@sim-customers",
-        agent_endpoint="Local/{agent}@sim-agents",
         wrapup_limit=10.0,
         drain_timeout=5.0,
         amd=options.amd,

@@ -50,8 +50,6 @@ def abandon_context_lines() -> list[str]:
 async def abandoning(tmp_path: Path) -> AsyncIterator[tuple[SimPbx, DialerStack]]:
     policy = parse_policy(DEMO_POLICY, "demo policy")
     config = RunnerConfig(
-        customer_endpoint="Local/{number}@sim-customers",
-        agent_endpoint="Local/{agent}@sim-agents",
         wrapup_limit=5.0,
         drain_timeout=20.0,
         tick=0.02,

@@ -58,8 +58,6 @@ async def spool_run(
     policy = parse_policy(DEMO_POLICY, "demo policy")
     clock = ShiftedClock(business_hours_start(policy))
     config = RunnerConfig(
-        customer_endpoint="Local/{number}@sim-customers",
-        agent_endpoint="Local/{agent}@sim-agents",
         wrapup_limit=5.0,
         drain_timeout=20.0,
         tick=0.02,
