@@ -6,7 +6,7 @@ Prints:
   3. originate round-trips per second (POST /channels, concurrency C) against simpbx.
 
 Targets (issue): 20,000 events/s decoded, 500 originates/s against simpbx.
-simpbx runs in a child process (``python -m dialer.simpbx``) so that the client
+simpbx runs in a child process (``python -m simulation.simpbx``) so that the client
 and the simulator each have a core; ``--in-process`` runs both in one loop.
 
     .venv/bin/python bench/bench_ari.py [--seconds 3] [--originates 3000] [--concurrency 50]
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from dialer.ari import AriClient, AriEvent, AriEvents, decode_event
-from dialer.simpbx import start_simpbx
+from simulation.simpbx import start_simpbx
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "tests" / "ari" / "data"
@@ -147,7 +147,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, float]:
             await sim.close()
     else:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "dialer.simpbx", "--port", "0",
+            sys.executable, "-m", "simulation.simpbx", "--port", "0",
             stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         try:

@@ -1,6 +1,6 @@
 """Load bench: how many originates and ARI events per second the dialer sustains.
 
-simpbx runs in a SEPARATE process (``python -m dialer.simpbx``), so the CPU
+simpbx runs in a SEPARATE process (``python -m simulation.simpbx``), so the CPU
 figures of this process are the dialer's own (runner, ARI client and events,
 compliance gate and stores, simulated agents' API calls). 200 simulated agents
 (default) log in to one campaign; the PBX runs faster than real time so that
@@ -32,11 +32,11 @@ from pathlib import Path
 
 from compliance.policy import parse_policy
 from dialer.app import running
-from dialer.demo import business_hours_start, demo_stack, seed_campaign
-from dialer.demo_data import DEMO_POLICY, campaign_spec, sample_numbers
 from dialer.ports import ShiftedClock
 from dialer.runner import RunnerConfig
-from dialer.sim_agents import SimulatedAgents
+from simulation.agents import SimulatedAgents
+from simulation.demo import business_hours_start, demo_stack, seed_campaign
+from simulation.demo_data import DEMO_POLICY, campaign_spec, sample_numbers
 
 
 def free_port() -> int:
@@ -62,7 +62,7 @@ async def bench(args: argparse.Namespace) -> dict[str, float]:
     port = free_port()
     tmp = Path(tempfile.mkdtemp(prefix="bench-dialer-"))
     pbx = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dialer.simpbx", "--port", str(port),
+        sys.executable, "-m", "simulation.simpbx", "--port", str(port),
         "--time-scale", str(args.time_scale), "--recordings", str(tmp / "rec"),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip

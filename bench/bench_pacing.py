@@ -25,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 
 from dialer.pacing import DialResult, Pacer, PacingSnapshot, TalkResult, make_pacer
-from dialer.pacing_sim import CampaignConfig, SimResult, simulate
+from simulation.pacing_sim import CampaignConfig, SimResult, simulate
 
 TARGET = 0.03
 

@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "recordings.cli",
     "agi_scripts.cli",
     "dialer.commands",
+    "simulation.cli",
 )
 
 

@@ -1,11 +1,9 @@
-"""CLI subcommands of the dialer engine: ``dialer serve`` and ``dialer demo``.
+"""CLI subcommand of the dialer engine: ``dialer serve``.
 
 ``serve`` runs the ARI application, the HTTP API for agents and supervisors,
 the FastAGI server and the recordings HTTP app until SIGTERM/SIGINT (then:
-stop pacing, drain calls, close). ``demo`` needs no setup at all: it starts the
-simulated Asterisk in-process, an embedded SQLite database in a temporary
-directory, simulated agents and a sample lead list, runs for ``--seconds`` and
-prints the campaign funnel.
+stop pacing, drain calls, close). ``dialer demo`` lives with the simulation
+(``simulation.cli``).
 """
 
 from __future__ import annotations
@@ -36,36 +34,6 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         return EXIT_UNAVAILABLE
 
 
-async def cmd_demo(args: argparse.Namespace) -> int:
-    from dialer.demo import DemoOptions, run_demo
-
-    if args.seconds <= 0:
-        raise UserError("--seconds must be > 0")
-    if not 1 <= args.agents <= 500:
-        raise UserError("--agents must be between 1 and 500")
-    if not 1 <= args.leads <= 100_000:
-        raise UserError("--leads must be between 1 and 100000")
-    if args.time_scale <= 0:
-        raise UserError("--time-scale must be > 0")
-    options = DemoOptions(
-        seconds=args.seconds,
-        agents=args.agents,
-        leads=args.leads,
-        time_scale=args.time_scale,
-        pacing=args.pacing,
-        target_abandon=args.target_abandon,
-        seed=args.seed,
-        progress=not args.quiet,
-        verbose=bool(getattr(args, "verbose", False)),
-        amd=not args.no_amd,
-    )
-    try:
-        return await run_demo(options)
-    except ValueError as exc:
-        print(f"dialer demo: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-
-
 def register(subparsers: Any) -> None:
     serve = subparsers.add_parser(
         "serve",
@@ -79,32 +47,6 @@ def register(subparsers: Any) -> None:
         help="TOML settings file (DIALER__SECTION__KEY environment variables override it)",
     )
     serve.set_defaults(handler=cmd_serve)
-
-    demo = subparsers.add_parser(
-        "demo",
-        help="one-command demo: simulated Asterisk, agents and leads; prints the funnel",
-    )
-    demo.add_argument("--seconds", type=float, default=60.0, help="how long to run (default 60)")
-    demo.add_argument("--agents", type=int, default=10, help="simulated agents (default 10)")
-    demo.add_argument("--leads", type=int, default=500, help="sample leads (default 500)")
-    demo.add_argument(
-        "--time-scale",
-        type=float,
-        default=10.0,
-        help="simulated seconds per real second in the PBX (default 10)",
-    )
-    demo.add_argument(
-        "--pacing", choices=("predictive", "progressive", "ratio"), default="predictive"
-    )
-    demo.add_argument("--target-abandon", type=float, default=0.03)
-    demo.add_argument("--seed", type=int, default=2026)
-    demo.add_argument("--quiet", action="store_true", help="no live progress line")
-    demo.add_argument(
-        "--no-amd",
-        action="store_true",
-        help="connect answering machines to agents instead of detecting them (AMD)",
-    )
-    demo.set_defaults(handler=cmd_demo)
 
 
 __all__ = ["EXIT_BAD_INPUT", "register"]

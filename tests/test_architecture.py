@@ -21,7 +21,7 @@ PURE_MODULES = (
     "compliance.policy",
     "compliance.engine",
     "dialer.pacing",
-    "dialer.pacing_sim",
+    "simulation.pacing_sim",
     "dialer.fsm",
     "dialer.outcomes",
     "dialer.agent_pool",

@@ -1,7 +1,7 @@
 """Typed asyncio ARI client: REST (:class:`AriClient`) and events WebSocket (:class:`AriEvents`).
 
 Checked against the real Asterisk 22 captures in shared/asterisk-reference and
-against ``dialer.simpbx``, the simulated Asterisk the tests and demo run on.
+against ``simulation.simpbx``, the simulated Asterisk the tests and demo run on.
 """
 
 from __future__ import annotations

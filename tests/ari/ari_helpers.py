@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 
 from dialer.ari import AriClient, AriEvent, event_key
-from dialer.simpbx import SimPbx
+from simulation.simpbx import SimPbx
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parents[2]

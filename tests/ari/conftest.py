@@ -16,7 +16,7 @@ import pytest
 from ari_helpers import PASSWORD, USER, Backend, EventLog
 
 from dialer.ari import AriClient, AriEvents, AriNotFound
-from dialer.simpbx import SimPbx, start_simpbx
+from simulation.simpbx import SimPbx, start_simpbx
 
 
 @pytest.fixture

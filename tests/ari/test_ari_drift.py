@@ -19,8 +19,8 @@ import pytest
 from ari_helpers import DATA, SHARED_REFERENCE
 
 from dialer.ari import EVENT_CLASSES
-from dialer.simpbx import ARI_ROUTES, SimPbx
-from dialer.simpbx.server import EVENTS_QUERY
+from simulation.simpbx import ARI_ROUTES, SimPbx
+from simulation.simpbx.server import EVENTS_QUERY
 
 API_DOCS = SHARED_REFERENCE / "ari-api-docs"
 

@@ -24,7 +24,7 @@ from dialer.ari import (
     decode_event,
     event_key,
 )
-from dialer.simpbx import SimPbx
+from simulation.simpbx import SimPbx
 
 CUSTOMER = "Local/{n}@sim-customers"
 

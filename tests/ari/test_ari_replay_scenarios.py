@@ -41,7 +41,7 @@ import pytest
 from ari_helpers import DATA, PASSWORD, USER, basic_auth, load_jsonl
 
 from dialer.ari import decode_event, event_key
-from dialer.simpbx import running_simpbx
+from simulation.simpbx import running_simpbx
 
 SCENARIOS = sorted(
     p.name[len("scenario_") : -len("_rest.jsonl")] for p in DATA.glob("scenario_*_rest.jsonl")

@@ -24,8 +24,8 @@ from dialer.ari import (
     StasisStart,
 )
 from dialer.cli import UserError
-from dialer.simpbx import Behaviour, SimPbx, cli, running_simpbx
-from dialer.simpbx.server import text_frame
+from simulation.simpbx import Behaviour, SimPbx, cli, running_simpbx
+from simulation.simpbx.server import text_frame
 
 CUSTOMER = "Local/{n}@sim-customers"
 
@@ -284,7 +284,7 @@ async def test_recording_file_matches_the_reference_format(
 
 async def test_cli_entry_point_serves_ari() -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dialer.simpbx", "--port", "0", "--clock", "manual",
+        sys.executable, "-m", "simulation.simpbx", "--port", "0", "--clock", "manual",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:

@@ -22,12 +22,12 @@ from agi_scripts.desk_config import DeskConfigError, load_desk_config
 from compliance.policy import parse_policy
 from dialer.app import DialerStack, _start_agi, running
 from dialer.config import AgiSettings, Settings, load_settings
-from dialer.demo import business_hours_start, demo_stack, seed_campaign
-from dialer.demo_data import DEMO_POLICY, campaign_spec, numbers_ending
 from dialer.ports import ShiftedClock
 from dialer.runner import Runner, RunnerConfig
-from dialer.sim_agents import SimulatedAgents
-from dialer.simpbx.server import SimPbx, running_simpbx
+from simulation.agents import SimulatedAgents
+from simulation.demo import business_hours_start, demo_stack, seed_campaign
+from simulation.demo_data import DEMO_POLICY, campaign_spec, numbers_ending
+from simulation.simpbx.server import SimPbx, running_simpbx
 
 pytestmark = pytest.mark.timeout(120)
 CAMPAIGN = "abn"

@@ -14,7 +14,7 @@ import pytest
 from dialer.app import ABANDON_FALLBACK, ABANDON_PROMPT, check_abandon_prompt, open_stack
 from dialer.ari.client import AriClient
 from dialer.config import AriSettings, DatabaseSettings, DialerSection, Settings
-from dialer.simpbx.server import STOCK_SOUNDS, running_simpbx
+from simulation.simpbx.server import STOCK_SOUNDS, running_simpbx
 
 pytestmark = pytest.mark.timeout(60)
 CONF = Path(__file__).parents[2] / "asterisk_conf" / "extensions.conf"

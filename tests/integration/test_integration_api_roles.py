@@ -18,14 +18,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from compliance.policy import parse_policy
 from dialer.app import DialerStack, http_app, running
 from dialer.config import HttpSettings
-from dialer.demo import business_hours_start, demo_stack, seed_campaign
-from dialer.demo_data import DEMO_POLICY, campaign_spec, numbers_ending
 from dialer.http_api import Access, allowed
 from dialer.ports import ShiftedClock
 from dialer.runner import RunnerConfig
-from dialer.simpbx.server import running_simpbx
 from recordings.model import Role
 from recordings.service import DIALER, Principal
+from simulation.demo import business_hours_start, demo_stack, seed_campaign
+from simulation.demo_data import DEMO_POLICY, campaign_spec, numbers_ending
+from simulation.simpbx.server import running_simpbx
 
 pytestmark = pytest.mark.timeout(60)
 SHARED = "dialer-shared-token"

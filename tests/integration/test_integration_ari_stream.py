@@ -19,11 +19,11 @@ import pytest
 from dialer.adapters import AriRecordingSource
 from dialer.ari.client import AriClient
 from dialer.ari.errors import AriNotFound
-from dialer.simpbx import SimPbx, start_simpbx
 from recordings.config import RecordingsConfig
 from recordings.model import AttemptMeta
 from recordings.pii import NumberKeys
 from recordings.service import RecordingsService
+from simulation.simpbx import SimPbx, start_simpbx
 
 SECONDS = 200.0  # 8 kHz 16-bit mono: 16,000 bytes a second -> about 3.2 MB
 CHUNK = 65536

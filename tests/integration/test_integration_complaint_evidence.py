@@ -25,16 +25,16 @@ from compliance.numbers import mask
 from compliance.policy import parse_policy
 from dialer.app import DialerStack, http_app, running
 from dialer.config import HttpSettings
-from dialer.demo import business_hours_start, demo_stack, seed_campaign
-from dialer.demo_data import DEMO_POLICY, campaign_spec, numbers_ending
 from dialer.ports import ShiftedClock
 from dialer.runner import RunnerConfig
-from dialer.sim_agents import SimulatedAgents
-from dialer.simpbx.server import running_simpbx
 from dialer.timeline import AttemptCallTimeline
 from recordings.bundle import verify_bundle
 from recordings.model import Role
 from recordings.service import DIALER
+from simulation.agents import SimulatedAgents
+from simulation.demo import business_hours_start, demo_stack, seed_campaign
+from simulation.demo_data import DEMO_POLICY, campaign_spec, numbers_ending
+from simulation.simpbx.server import running_simpbx
 
 pytestmark = pytest.mark.timeout(120)
 CAMPAIGN = "itg"

@@ -30,14 +30,14 @@ from dialer.config import (
     Settings,
     load_settings,
 )
-from dialer.demo import business_hours_start, seed_campaign
-from dialer.demo_data import DEMO_POLICY, campaign_spec, numbers_ending
 from dialer.ports import ShiftedClock
 from dialer.runner import RunnerConfig
-from dialer.sim_agents import SimulatedAgents
-from dialer.simpbx.server import SimPbx, running_simpbx
 from recordings.model import Recording, SearchQuery
 from recordings.service import DIALER
+from simulation.agents import SimulatedAgents
+from simulation.demo import business_hours_start, seed_campaign
+from simulation.demo_data import DEMO_POLICY, campaign_spec, numbers_ending
+from simulation.simpbx.server import SimPbx, running_simpbx
 
 pytestmark = pytest.mark.timeout(120)
 CAMPAIGN = "spool"

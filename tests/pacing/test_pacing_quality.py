@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dialer.pacing import make_pacer
-from dialer.pacing_sim import CampaignConfig, simulate
+from simulation.pacing_sim import CampaignConfig, simulate
 
 
 def test_predictive_keeps_abandons_under_target_and_beats_progressive() -> None:

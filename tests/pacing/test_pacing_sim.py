@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from dialer.pacing import DialResult, PacingSnapshot, TalkResult, make_pacer
-from dialer.pacing_sim import CampaignConfig, SimResult, simulate
+from simulation.pacing_sim import CampaignConfig, SimResult, simulate
 
 
 def config(**changes: object) -> CampaignConfig:

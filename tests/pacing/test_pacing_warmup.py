@@ -15,7 +15,7 @@ from dialer.pacing import (
     _binomial_surplus,
     make_pacer,
 )
-from dialer.pacing_sim import CampaignConfig, simulate
+from simulation.pacing_sim import CampaignConfig, simulate
 
 
 def _finish(pacer: PredictivePacer, placed_at: float, ring: float, answered: bool) -> None:

@@ -22,12 +22,12 @@ from compliance.model import AttemptOutcome
 from compliance.numbers import mask
 from compliance.policy import Policy, parse_policy
 from dialer.app import DialerStack, running
-from dialer.demo import business_hours_start, demo_stack, seed_campaign
-from dialer.demo_data import DEMO_POLICY, campaign_spec
 from dialer.ports import ShiftedClock
 from dialer.runner import RunnerConfig
-from dialer.sim_agents import SimulatedAgents
-from dialer.simpbx.server import SimPbx, running_simpbx
+from simulation.agents import SimulatedAgents
+from simulation.demo import business_hours_start, demo_stack, seed_campaign
+from simulation.demo_data import DEMO_POLICY, campaign_spec
+from simulation.simpbx.server import SimPbx, running_simpbx
 
 CAMPAIGN = "scn"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dialer.demo_data import numbers_ending
+from simulation.demo_data import numbers_ending
 
 
 async def test_amd_machines_hung_up_people_connected(scenario_factory: Any) -> None:

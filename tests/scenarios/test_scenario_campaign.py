@@ -12,7 +12,7 @@ import pytest
 from compliance.leads import LeadStatus
 from compliance.numbers import mask
 from dialer.attempts import Stage
-from dialer.demo_data import sample_numbers
+from simulation.demo_data import sample_numbers
 
 MIX = {"1": 0.2, "2": 0.05, "7": 0.15, "9": 0.2, "3": 0.08, "4": 0.04, "5": 0.08, "6": 0.06,
        "8": 0.08, "0": 0.06}  # fmt: skip

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from dialer.cli import main
-from dialer.demo import DemoOptions, run_demo
-from dialer.demo_data import sample_numbers
+from simulation.demo import DemoOptions, run_demo
+from simulation.demo_data import sample_numbers
 
 
 async def test_demo_runs_and_prints_the_funnel(capsys: Any) -> None:

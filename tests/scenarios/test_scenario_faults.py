@@ -14,8 +14,8 @@ from compliance.leads import LeadStatus
 from compliance.model import AttemptOutcome
 from compliance.numbers import mask
 from dialer.attempts import Stage
-from dialer.demo_data import sample_numbers
-from dialer.sim_agents import SimulatedAgents
+from simulation.agents import SimulatedAgents
+from simulation.demo_data import sample_numbers
 
 pytestmark = pytest.mark.slow
 

@@ -12,9 +12,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from compliance.numbers import mask
 from dialer.app import running
 from dialer.commands import cmd_serve
-from dialer.demo_data import campaign_spec, leads_csv, numbers_ending
 from dialer.http_api import make_api_app
-from dialer.simpbx.server import running_simpbx
+from simulation.demo_data import campaign_spec, leads_csv, numbers_ending
+from simulation.simpbx.server import running_simpbx
 
 
 async def wait_for(predicate: Any, within: float = 10.0) -> None:

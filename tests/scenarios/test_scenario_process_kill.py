@@ -27,8 +27,8 @@ from compliance.model import AttemptOutcome
 from compliance.numbers import mask
 from compliance.policy import parse_policy
 from dialer.attempts import AttemptLog, Stage
-from dialer.demo_data import campaign_spec, leads_csv, sample_numbers
-from dialer.simpbx.server import running_simpbx
+from simulation.demo_data import campaign_spec, leads_csv, sample_numbers
+from simulation.simpbx.server import running_simpbx
 
 pytestmark = pytest.mark.slow
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from dialer.demo_data import numbers_ending
 from recordings.model import SearchQuery
 from recordings.service import DIALER
+from simulation.demo_data import numbers_ending
 
 
 async def test_recordings_are_indexed_with_their_attempt(

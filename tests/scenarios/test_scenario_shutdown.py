@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from dialer.app import running
-from dialer.demo_data import campaign_spec, leads_csv, numbers_ending
+from simulation.demo_data import campaign_spec, leads_csv, numbers_ending
 
 
 async def test_stop_closes_open_wrapups_after_the_drain_time(scenario_factory: Any) -> None:

@@ -28,11 +28,11 @@ from dialer.app import DialerStack, open_stack, running
 from dialer.attempts import Funnel
 from dialer.config import AriSettings, DatabaseSettings, RecordingsSettings, Settings
 from dialer.config import DialerSection as DialerSettings
-from dialer.demo_data import DEMO_POLICY, campaign_spec, leads_csv, sample_numbers
 from dialer.ports import ShiftedClock
 from dialer.runner import RunnerConfig
-from dialer.sim_agents import SimulatedAgents
-from dialer.simpbx.server import running_simpbx
+from simulation.agents import SimulatedAgents
+from simulation.demo_data import DEMO_POLICY, campaign_spec, leads_csv, sample_numbers
+from simulation.simpbx.server import running_simpbx
 
 logger = logging.getLogger(__name__)
 

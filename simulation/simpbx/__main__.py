@@ -1,4 +1,4 @@
-"""``python -m dialer.simpbx --port 8088``: run the simulated Asterisk until interrupted."""
+"""``python -m simulation.simpbx --port 8088``: run the simulated Asterisk until interrupted."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from dialer.simpbx.clock import ClockMode
-from dialer.simpbx.server import start_simpbx
+from simulation.simpbx.clock import ClockMode
+from simulation.simpbx.server import start_simpbx
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m dialer.simpbx",
+        prog="python -m simulation.simpbx",
         description="Simulated Asterisk (ARI subset) for the dialer's demo and tests.",
     )
     add_arguments(parser)
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``python -m dialer.simpbx`` and ``dialer simpbx``."""
+    """Options shared by ``python -m simulation.simpbx`` and ``dialer simpbx``."""
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
     parser.add_argument("--port", type=int, default=8088, help="TCP port (0 = any free port)")
     parser.add_argument("--user", default="dialer", help="ARI user name")

@@ -1,17 +1,17 @@
 """simpbx: a simulated Asterisk speaking the ARI subset the dialer uses, built from real captures.
 
 Start it in-process with :func:`start_simpbx` (or ``async with running_simpbx(...)``)
-or as a program: ``python -m dialer.simpbx --port 8088``. The returned
+or as a program: ``python -m simulation.simpbx --port 8088``. The returned
 :class:`SimPbx` is also the test controller (journal, failure injection,
 dropping the WebSocket, race mode, manual clock, behaviours per number).
 """
 
 from __future__ import annotations
 
-from dialer.simpbx.behaviours import Behaviour, Kind
-from dialer.simpbx.clock import ClockMode, SimScheduler
-from dialer.simpbx.engine import Engine, SimHttpError
-from dialer.simpbx.server import (
+from simulation.simpbx.behaviours import Behaviour, Kind
+from simulation.simpbx.clock import ClockMode, SimScheduler
+from simulation.simpbx.engine import Engine, SimHttpError
+from simulation.simpbx.server import (
     ARI_ROUTES,
     AriRoute,
     JournalEntry,

@@ -35,9 +35,9 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from dialer.simpbx.behaviours import Behaviour
-from dialer.simpbx.clock import ClockMode, SimScheduler
-from dialer.simpbx.engine import Engine, JsonDict, SimHttpError
+from simulation.simpbx.behaviours import Behaviour
+from simulation.simpbx.clock import ClockMode, SimScheduler
+from simulation.simpbx.engine import Engine, JsonDict, SimHttpError
 
 logger = logging.getLogger(__name__)
 

@@ -53,7 +53,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from dialer.simpbx.behaviours import (
+from simulation.simpbx.behaviours import (
     DEFAULT_RING,
     DEFAULT_TALK,
     DIALPLAN_KINDS,
@@ -64,8 +64,8 @@ from dialer.simpbx.behaviours import (
     fmt_seconds,
     seconds,
 )
-from dialer.simpbx.clock import SimScheduler, Timer
-from dialer.simpbx.wav import FORMATS, write_recording
+from simulation.simpbx.clock import SimScheduler, Timer
+from simulation.simpbx.wav import FORMATS, write_recording
 
 logger = logging.getLogger(__name__)
 

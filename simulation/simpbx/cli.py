@@ -1,7 +1,7 @@
 """``dialer simpbx``: the simulated Asterisk as a subcommand of the ``dialer`` console command.
 
-Add ``"dialer.simpbx.cli"`` to ``dialer.cli.COMMAND_MODULES`` to expose it; the
-same server also runs as ``python -m dialer.simpbx``.
+Add ``"simulation.simpbx.cli"`` to ``dialer.cli.COMMAND_MODULES`` to expose it; the
+same server also runs as ``python -m simulation.simpbx``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import argparse
 from typing import Any
 
 from dialer.cli import UserError
-from dialer.simpbx.__main__ import add_arguments, serve
+from simulation.simpbx.__main__ import add_arguments, serve
 
 
 def register(subparsers: Any) -> None:
