@@ -4,10 +4,13 @@ Every entry carries ``hash = SHA-256(canonical JSON of its fields + prev_hash)``
 and the previous entry's hash, and a head row holds the last ``(seq, hash)``.
 Appending locks the head row (concurrent appenders queue on it, on PostgreSQL and
 SQLite alike), inserts the entry in the same transaction as the action it records,
-and a database trigger advances the head row with the insert. ``verify`` recomputes the chain: an
-edited entry breaks its own hash, a deleted one leaves a gap in ``seq`` and a
-broken ``prev_hash`` link, a reordered pair breaks both, and a deleted tail
-disagrees with the head row.
+and a database trigger advances the head row with the insert; the database's guards
+(``recordings.schema``) refuse every other change to either table. ``verify``
+recomputes the chain from the first entry to the last: an edited entry breaks its
+own hash, a deleted one leaves a gap in ``seq`` and a broken ``prev_hash`` link, a
+reordered pair breaks both, a deleted tail disagrees with the head row, and a tail
+rewritten together with its head disagrees with the signed anchors kept outside
+the database (``recordings.anchor``).
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import replace
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,8 +97,17 @@ async def append(
     # AFTER INSERT trigger, so an append is two statements.
     head_row = (
         await conn.execute(select(audit_head).where(audit_head.c.id == 1).with_for_update())
-    ).one()
-    seq, prev = int(head_row.seq) + 1, str(head_row.hash)
+    ).first()
+    if head_row is None:
+        # The head row was removed behind the guards' back: the log itself says where it
+        # ends (verification reports the missing head).
+        head_row = (
+            await conn.execute(
+                select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+            )
+        ).first()
+    seq = 1 if head_row is None else int(head_row.seq) + 1
+    prev = GENESIS_HASH if head_row is None else str(head_row.hash)
     entry = AuditEntry(
         seq=seq,
         at=when,
@@ -188,8 +200,7 @@ async def entries(
 
 
 async def head(engine: AsyncEngine) -> tuple[int, str] | None:
-    """(seq, hash) of the last entry as the head row records it. Keeping this pair
-    somewhere else (a ticket, a print-out) is what detects a rewritten tail later."""
+    """(seq, hash) of the last entry as the head row records it (None: the row is missing)."""
     async with reader(engine).connect() as conn:
         row = (await conn.execute(select(audit_head).where(audit_head.c.id == 1))).first()
     return None if row is None else (int(row.seq), str(row.hash))
@@ -201,25 +212,54 @@ async def tail(engine: AsyncEngine, limit: int = 50) -> list[AuditEntry]:
         return [_row_entry(r) for r in reversed(result.all())]
 
 
-async def verify(engine: AsyncEngine) -> list[Problem]:
-    """Recompute the chain; every problem names the entry (``seq``) where it shows.
+@dataclass(frozen=True, slots=True)
+class AnchorPoint:
+    """A (seq, hash) pair kept outside the database (a checked, signed anchor line)."""
 
-    The head row is read first and the chain checked up to it, so entries appended
-    while the check runs are left for the next check rather than reported."""
-    problems: list[Problem] = []
-    expected_seq = 1
-    prev = GENESIS_HASH
+    seq: int
+    hash: str
+    at: str
+    where: str  # e.g. "anchors.log line 12"
+
+
+async def last_entry(engine: AsyncEngine) -> tuple[int, str]:
+    """(seq, hash) of the log's last entry, read from the log itself ((0, genesis) if empty)."""
     async with reader(engine).connect() as conn:
-        head = (await conn.execute(select(audit_head).where(audit_head.c.id == 1))).first()
-    upto = None if head is None else int(head.seq)
-    async for entry in entries(engine, upto=upto):
-        where = f"seq {entry.seq}"
-        if entry.seq != expected_seq:
-            problems.append(
-                Problem("gap", where, f"expected seq {expected_seq}: entries deleted or reordered")
+        row = (
+            await conn.execute(
+                select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
             )
-        if entry.prev_hash != prev:
-            problems.append(
+        ).first()
+    return (0, GENESIS_HASH) if row is None else (int(row.seq), str(row.hash))
+
+
+@dataclass
+class _Walk:
+    """The state of a walk along the chain."""
+
+    anchors: Mapping[int, Sequence[AnchorPoint]]
+    problems: list[Problem] = field(default_factory=list)
+    expected_seq: int = 1
+    prev: str = GENESIS_HASH
+    last_seq: int = 0
+
+    def check(self, entry: AuditEntry) -> None:
+        where = f"seq {entry.seq}"
+        if entry.seq != self.expected_seq:
+            missing = (
+                f"seq {self.expected_seq}"
+                if entry.seq == self.expected_seq + 1
+                else f"seq {self.expected_seq}..{entry.seq - 1}"
+            )
+            self.problems.append(
+                Problem(
+                    "gap",
+                    where,
+                    f"expected seq {self.expected_seq}: {missing} deleted, or entries reordered",
+                )
+            )
+        if entry.prev_hash != self.prev:
+            self.problems.append(
                 Problem(
                     "link",
                     where,
@@ -227,20 +267,91 @@ async def verify(engine: AsyncEngine) -> list[Problem]:
                     "(an entry before it was deleted, reordered or edited)",
                 )
             )
-        recomputed = _hash_of(entry)
-        if recomputed != entry.hash:
-            problems.append(Problem("edited", where, "entry content does not match its hash"))
-        prev = entry.hash
-        expected_seq = entry.seq + 1
-    if head is None:
-        problems.append(Problem("head", "head", "the audit head row is missing"))
-    elif int(head.seq) != expected_seq - 1 or head.hash != prev:
+        if _hash_of(entry) != entry.hash:
+            self.problems.append(Problem("edited", where, "entry content does not match its hash"))
+        for anchor in self.anchors.get(entry.seq, ()):
+            if anchor.hash != entry.hash:
+                self.problems.append(
+                    Problem(
+                        "anchor",
+                        where,
+                        f"anchored at {anchor.at} ({anchor.where}) with hash "
+                        f"{anchor.hash[:16]}..., "
+                        f"the log now has {entry.hash[:16]}...: the log was rewritten since",
+                    )
+                )
+        self.prev = entry.hash
+        self.expected_seq = entry.seq + 1
+        self.last_seq = max(self.last_seq, entry.seq)
+
+
+async def verify(engine: AsyncEngine, *, anchors: Sequence[AnchorPoint] = ()) -> list[Problem]:
+    """Recompute the whole chain, end to end; every problem names the entry (``seq``).
+
+    The walk goes to the log's last entry, whatever the head row says; the head row is
+    then checked against it (deleted, rolled back, or ahead of a log whose tail was
+    dropped). ``anchors`` (signed heads kept outside the database) prove that nothing up to
+    each of them was rewritten or dropped, which the log alone cannot: someone who can drop
+    the guards can rewrite a tail and its head consistently."""
+    by_seq: dict[int, list[AnchorPoint]] = {}
+    for anchor in anchors:
+        by_seq.setdefault(anchor.seq, []).append(anchor)
+    walk = _Walk(by_seq)
+    async for entry in entries(engine):
+        walk.check(entry)
+    head_row = None
+    for _ in range(5):
+        # Entries appended while the walk ran move the head past it: walk on to catch up.
+        async with reader(engine).connect() as conn:
+            head_row = (await conn.execute(select(audit_head).where(audit_head.c.id == 1))).first()
+        if head_row is None or int(head_row.seq) <= walk.last_seq:
+            break
+        before = walk.last_seq
+        async for entry in entries(engine, after=walk.last_seq):
+            walk.check(entry)
+        if walk.last_seq == before:
+            break
+    problems = walk.problems
+    for anchor in anchors:
+        if anchor.seq > walk.last_seq:
+            problems.append(
+                Problem(
+                    "anchor",
+                    f"seq {anchor.seq}",
+                    f"anchored at {anchor.at} ({anchor.where}), but the log ends at seq "
+                    f"{walk.last_seq}: entries {walk.last_seq + 1}..{anchor.seq} were dropped",
+                )
+            )
+    if head_row is None:
+        problems.append(
+            Problem("head", "head", "the audit head row is missing (deleted behind the guards)")
+        )
+        return problems
+    head_seq, head_hash = int(head_row.seq), str(head_row.hash)
+    if head_seq > walk.last_seq:
         problems.append(
             Problem(
                 "head",
-                f"seq {int(head.seq)}",
-                f"head says seq {int(head.seq)}, the log ends at seq {expected_seq - 1}: "
-                "entries at the end were deleted, or the head was edited",
+                f"seq {walk.last_seq + 1}",
+                f"head says seq {head_seq}, the log ends at seq {walk.last_seq}: "
+                f"entries {walk.last_seq + 1}..{head_seq} at the end were deleted",
+            )
+        )
+    elif head_seq < walk.last_seq:
+        problems.append(
+            Problem(
+                "head",
+                f"seq {head_seq + 1}",
+                f"head says seq {head_seq}, but the log goes on to seq {walk.last_seq}: "
+                "the head was rolled back",
+            )
+        )
+    elif head_hash != walk.prev:
+        problems.append(
+            Problem(
+                "head",
+                f"seq {head_seq}",
+                f"the head's hash differs from entry seq {head_seq}'s: the head was edited",
             )
         )
     return problems

@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from recordings import audit
+from recordings.anchor import AnchorError, read_anchors, sink_of, write_anchor
 from recordings.bundle import verify_bundle
 from recordings.config import ConfigError, RecordingsConfig
 from recordings.model import (
@@ -52,6 +53,7 @@ from recordings.service import (
     complaint_public,
     recording_public,
 )
+from recordings.signing import SigningKeyError, load_public_key, write_new_key
 from recordings.store import FileStore
 
 EXIT_OK, EXIT_NO, EXIT_UNAVAILABLE = 0, 1, 3
@@ -83,9 +85,10 @@ async def open_service(
     try:
         config = RecordingsConfig.from_env(db_url=args.db, store_dir=args.store)
         keys = NumberKeys.from_env()
+        keys.signer(config.signing_key_file)  # a bad key file is named now, not mid-command
         # Read even when unused: a bad --policy is an error in every command, not only some.
         policy = policy_of(args)
-    except (ConfigError, NumberKeyError, PolicyError) as exc:
+    except (ConfigError, NumberKeyError, PolicyError, SigningKeyError) as exc:
         raise _user_error(str(exc)) from exc
     engine = await open_engine(config.db_url, schema=config.db_schema)
     list_engine = None
@@ -376,11 +379,64 @@ async def cmd_user_revoke(args: argparse.Namespace) -> int:
 
 async def cmd_audit_verify(args: argparse.Namespace) -> int:
     async with open_service(args) as service:
-        problems = await audit.verify(service.engine)
-        last = await audit.head(service.engine)
-    if last is not None:
-        print(f"chain head: seq {last[0]} hash {last[1]} (keep it elsewhere to detect truncation)")
+        public = service.signer.public
+        if args.public_key:
+            try:
+                public = load_public_key(Path(args.public_key))
+            except SigningKeyError as exc:
+                raise _user_error(str(exc)) from exc
+        points: list[audit.AnchorPoint] = []
+        anchor_problems: list[Problem] = []
+        for name in args.anchor or ():
+            try:
+                found, bad = await asyncio.to_thread(read_anchors, Path(name), public)
+            except AnchorError as exc:
+                raise _user_error(str(exc)) from exc
+            points.extend(found)
+            anchor_problems.extend(bad)
+        problems = anchor_problems + await audit.verify(service.engine, anchors=points)
+        last = await audit.last_entry(service.engine)
+    print(f"chain end: seq {last[0]} hash {last[1]}")
+    if args.anchor:
+        newest = max((p.seq for p in points), default=None)
+        print(
+            f"{len(points)} signed anchor(s) checked"
+            + ("" if newest is None else f", the newest at seq {newest}")
+        )
+    else:
+        print("no --anchor given: a tail rewritten together with its head cannot be detected")
     return _print_problems("audit verify", None, problems)
+
+
+async def cmd_audit_anchor(args: argparse.Namespace) -> int:
+    async with open_service(args) as service:
+        try:
+            sink = sink_of(args.to or service.config.anchor_target)
+        except AnchorError as exc:
+            raise _user_error(str(exc)) from exc
+        record = await write_anchor(service.engine, service.signer, sink)
+    print(f"anchored seq {record['seq']} hash {record['hash']} to {sink.describe()}")
+    return EXIT_OK
+
+
+async def cmd_audit_public_key(args: argparse.Namespace) -> int:
+    async with open_service(args) as service:
+        print(service.signer.public_pem(), end="")
+        print(f"key id {service.signer.key_id}", file=sys.stderr)
+    return EXIT_OK
+
+
+async def cmd_audit_keygen(args: argparse.Namespace) -> int:
+    path = Path(os.path.abspath(args.file))  # noqa: ASYNC240 (no I/O: a path joined to the cwd)
+    try:
+        signer = await asyncio.to_thread(write_new_key, path)
+    except FileExistsError as exc:
+        raise _user_error(f"{path} exists; refusing to overwrite a signing key") from exc
+    except OSError as exc:
+        raise _user_error(f"{path}: {exc.strerror}") from exc
+    print(f"signing key {path} (0600) and public key {path}.pub, key id {signer.key_id}")
+    print(f"use it with: export DIALER_SIGNING_KEY_FILE={path}", file=sys.stderr)
+    return EXIT_OK
 
 
 async def cmd_audit_show(args: argparse.Namespace) -> int:
@@ -520,6 +576,28 @@ def register(subparsers: Any) -> None:
 
     aud = subparsers.add_parser("audit", help="the access audit log")
     asub = aud.add_subparsers(dest="action", metavar="ACTION", required=True)
-    _leaf(asub, "verify", cmd_audit_verify, "check the hash chain (exit 1 on problems)")
+    p = _leaf(asub, "verify", cmd_audit_verify, "check the whole hash chain (exit 1 on problems)")
+    p.add_argument(
+        "--anchor",
+        metavar="FILE",
+        action="append",
+        help="signed anchors (dialer audit anchor): prove nothing before them changed",
+    )
+    p.add_argument(
+        "--public-key", metavar="PEM", default=None, help="the signing key's public half"
+    )
+    p = _leaf(asub, "anchor", cmd_audit_anchor, "write a signed anchor of the log's last entry")
+    p.add_argument(
+        "--to",
+        default=None,
+        help="file:PATH, PATH, syslog, syslog:/dev/log or syslog:HOST:PORT "
+        "(default $DIALER_AUDIT_ANCHOR)",
+    )
+    _leaf(asub, "public-key", cmd_audit_public_key, "print the evidence signing public key (PEM)")
+    p = asub.add_parser(
+        "keygen", help="create an Ed25519 signing key file (DIALER_SIGNING_KEY_FILE)"
+    )
+    p.add_argument("file")
+    p.set_defaults(handler=cmd_audit_keygen)
     p = _leaf(asub, "show", cmd_audit_show, "the latest entries")
     p.add_argument("--limit", type=int, default=50)

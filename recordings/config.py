@@ -5,7 +5,11 @@ Keys: ``DIALER_DB_URL`` (SQL URL; default SQLite ``var/dialer.sqlite3``),
 default ``var/recordings``), ``DIALER_NUMBER_KEY`` (secret keying number digests
 and the number cipher; required), ``DIALER_HOME_AREA`` (area code for local
 numbers), ``DIALER_RECORDINGS_RETENTION_DAYS`` (default 365),
-``DIALER_RECORDINGS_MAX_UPLOAD`` (bytes, default 512 MiB).
+``DIALER_RECORDINGS_MAX_UPLOAD`` (bytes, default 512 MiB), ``DIALER_SIGNING_KEY_FILE``
+(an Ed25519 PEM private key signing audit anchors and evidence bundles; default:
+derived from ``DIALER_NUMBER_KEY``), ``DIALER_AUDIT_ANCHOR`` (where the API servers
+write signed audit anchors: ``file:PATH`` or ``syslog[:ADDRESS]``; default none) and
+``DIALER_AUDIT_ANCHOR_EVERY`` (seconds between anchors, default 300).
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ DEFAULT_STORE = "var/recordings"
 DEFAULT_RETENTION_DAYS = 365
 DEFAULT_MAX_UPLOAD = 512 * 1024 * 1024
 MAX_JSON_BODY = 64 * 1024
+SIGNING_KEY_ENV = "DIALER_SIGNING_KEY_FILE"
+ANCHOR_ENV = "DIALER_AUDIT_ANCHOR"
+ANCHOR_EVERY_ENV = "DIALER_AUDIT_ANCHOR_EVERY"
+DEFAULT_ANCHOR_EVERY = 300
 
 
 class ConfigError(ValueError):
@@ -37,6 +45,9 @@ class RecordingsConfig:
     retention_days: int = DEFAULT_RETENTION_DAYS
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD
     max_json_bytes: int = MAX_JSON_BODY
+    signing_key_file: str = ""
+    anchor_target: str = ""
+    anchor_every_s: int = DEFAULT_ANCHOR_EVERY
 
     @classmethod
     def from_env(
@@ -53,6 +64,9 @@ class RecordingsConfig:
             store_dir=store_dir or source.get(STORE_ENV) or DEFAULT_STORE,
             retention_days=_positive_int(source, RETENTION_ENV, DEFAULT_RETENTION_DAYS),
             max_upload_bytes=_positive_int(source, MAX_UPLOAD_ENV, DEFAULT_MAX_UPLOAD),
+            signing_key_file=source.get(SIGNING_KEY_ENV, ""),
+            anchor_target=source.get(ANCHOR_ENV, ""),
+            anchor_every_s=_positive_int(source, ANCHOR_EVERY_ENV, DEFAULT_ANCHOR_EVERY),
         )
 
 
@@ -60,10 +74,9 @@ def _positive_int(source: Mapping[str, str], key: str, default: int) -> int:
     raw = source.get(key, "")
     if not raw:
         return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{key}={raw!r} is not an integer") from exc
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
+        raise ConfigError(f"{key}={raw[:20]!r} is not a whole number (ASCII digits)")
+    value = int(raw)
     if value <= 0:
         raise ConfigError(f"{key}={raw!r} must be positive")
     return value

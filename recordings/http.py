@@ -26,6 +26,7 @@ Routes (relative to the mount point; permission in brackets, see ``recordings.po
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -37,6 +38,7 @@ from typing import Any
 
 from aiohttp import web
 
+from recordings.anchor import anchor_periodically, sink_of
 from recordings.model import (
     AttemptMeta,
     ComplaintChannel,
@@ -611,6 +613,25 @@ async def not_found(request: web.Request) -> web.Response:
     raise web.HTTPNotFound(reason="no such resource")
 
 
+async def _anchoring(app: web.Application) -> AsyncIterator[None]:
+    """Signed audit anchors on a schedule (``DIALER_AUDIT_ANCHOR``) while the API serves."""
+    service = app[SERVICE_KEY]
+    task = None
+    if service.config.anchor_target:
+        sink = sink_of(service.config.anchor_target)
+        task = asyncio.create_task(
+            anchor_periodically(
+                service.engine, service.signer, sink, float(service.config.anchor_every_s)
+            ),
+            name="audit-anchor",
+        )
+    yield
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def make_recordings_app(
     service: RecordingsService,
     *,
@@ -620,6 +641,7 @@ def make_recordings_app(
     """The sub-application to mount under ``/api/recordings`` (see the module docstring)."""
     app = web.Application(middlewares=[guard])
     app[SERVICE_KEY] = service
+    app.cleanup_ctx.append(_anchoring)
     app[LIMITS_KEY] = (
         max_upload_bytes or service.config.max_upload_bytes,
         max_json_bytes or service.config.max_json_bytes,

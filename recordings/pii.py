@@ -20,6 +20,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from compliance.numbers import InvalidNumber, mask, parse
+from recordings.signing import Signer, signer_of
 
 KEY_ENV = "DIALER_NUMBER_KEY"
 MIN_SECRET_BYTES = 16
@@ -51,6 +52,11 @@ class NumberKeys:
             hmac.new(raw, b"dialer/recordings/number-cipher/v1", "sha256").digest()
         )
         self.home_area = home_area
+        self._secret = raw
+
+    def signer(self, key_file: str = "") -> Signer:
+        """The evidence signing key: ``key_file`` (PEM) if given, else derived from the secret."""
+        return signer_of(self._secret, key_file)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, *, home_area: str = "") -> NumberKeys:

@@ -173,6 +173,7 @@ class RecordingsService:
         self.config = config
         self.blacklist = blacklist
         self.timeline = timeline
+        self.signer = keys.signer(config.signing_key_file)
 
     @classmethod
     async def open(

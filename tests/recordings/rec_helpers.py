@@ -92,13 +92,21 @@ class Env:
 
 
 async def drop_audit_guards(env: Env) -> None:
-    """Remove the database's append-only guards, as someone with DDL rights could."""
+    """Remove the database's append-only guards, as someone with DDL rights could (the
+    trigger that moves the head with each insert goes too)."""
     async with env.engine.begin() as conn:
         if env.schema is None:
-            await conn.exec_driver_sql("DROP TRIGGER access_audit_no_update")
-            await conn.exec_driver_sql("DROP TRIGGER access_audit_no_delete")
+            names = (
+                await conn.exec_driver_sql(
+                    "SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                    "AND tbl_name IN ('access_audit', 'access_audit_head')"
+                )
+            ).scalars()
+            for name in list(names):
+                await conn.exec_driver_sql(f"DROP TRIGGER {name}")
         else:
             await conn.exec_driver_sql("ALTER TABLE access_audit DISABLE TRIGGER USER")
+            await conn.exec_driver_sql("ALTER TABLE access_audit_head DISABLE TRIGGER USER")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -252,3 +252,68 @@ def test_cli_complaint_reaches_the_redis_list_mirror(
             await client.aclose()
 
     assert asyncio.run(mirrored())
+
+
+def test_cli_audit_anchor_and_verify_against_it(
+    opts: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("a", "b"):
+        code, out, _ = run(["user", "add", name, "--role", "agent", *opts], capsys)
+        assert code == 0, out
+    anchors = tmp_path / "anchors.log"
+    code, out, _ = run(["audit", "anchor", "--to", f"file:{anchors}", *opts], capsys)
+    assert code == 0 and "anchored seq 2" in out
+    assert anchors.stat().st_mode & 0o777 == 0o600
+    code, out, _ = run(["audit", "public-key", *opts], capsys)
+    assert code == 0 and out.startswith("-----BEGIN PUBLIC KEY-----")
+    public = tmp_path / "audit.pub"
+    public.write_text(out)
+    verify = ["audit", "verify", "--anchor", str(anchors), "--public-key", str(public), *opts]
+    code, out, _ = run(verify, capsys)
+    assert code == 0 and "1 signed anchor(s) checked, the newest at seq 2" in out, out
+
+    # Someone with the file drops the guards, cuts the last entry and rolls the head back.
+    db = sqlite3.connect(tmp_path / "cli.sqlite3")
+    for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        db.execute(f"DROP TRIGGER {name}")
+    db.execute("DELETE FROM access_audit WHERE seq = 2")
+    db.execute(
+        "UPDATE access_audit_head SET seq = 1, hash = (SELECT hash FROM access_audit WHERE seq = 1)"
+    )
+    db.commit()
+    db.close()
+    code, out, _ = run(["audit", "verify", *opts], capsys)
+    assert code == 0 and "cannot be detected" in out
+    code, out, _ = run(verify, capsys)
+    assert code == 1 and "anchor   seq 2: anchored at" in out and "dropped" in out
+
+    # An anchor file that cannot be read, or a key that is not one: exit 2, no traceback.
+    code, out, _ = run(["audit", "verify", "--anchor", str(tmp_path / "nope"), *opts], capsys)
+    assert code == EXIT_BAD_INPUT and "anchor file" in out
+    code, out, _ = run(["audit", "verify", "--public-key", str(anchors), *opts], capsys)
+    assert code == EXIT_BAD_INPUT and "not a PEM public key" in out
+    code, out, _ = run(["audit", "anchor", "--to", "syslog:host:port", *opts], capsys)
+    assert code == EXIT_BAD_INPUT and "syslog:HOST:PORT" in out
+
+
+def test_cli_audit_keygen_key_signs_anchors(
+    opts: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    key = tmp_path / "signing.pem"
+    code, out, _ = run(["audit", "keygen", str(key)], capsys)
+    assert code == 0 and key.stat().st_mode & 0o777 == 0o600
+    code, out, _ = run(["audit", "keygen", str(key)], capsys)
+    assert code == EXIT_BAD_INPUT and "refusing to overwrite" in out
+    monkeypatch.setenv("DIALER_SIGNING_KEY_FILE", str(key))
+    anchors = tmp_path / "anchors.log"
+    code, out, _ = run(["audit", "anchor", "--to", str(anchors), *opts], capsys)
+    assert code == 0
+    verify = ["audit", "verify", "--anchor", str(anchors), "--public-key", f"{key}.pub"]
+    code, out, _ = run([*verify, *opts], capsys)
+    assert code == 0, out
+    monkeypatch.delenv("DIALER_SIGNING_KEY_FILE")
+    code, out, _ = run(["audit", "verify", "--anchor", str(anchors), *opts], capsys)
+    assert code == 1 and "not the given public key" in out
