@@ -24,8 +24,13 @@ from compliance.lists import ListReason, ListStore
 from compliance.model import AttemptOutcome, Decision
 from dialer.ari.client import AriClient
 from dialer.ari.errors import AriConflict, AriError, AriNotFound, AriUnprocessable
-from dialer.ports import ChannelEndedEarly, DialLead, FinishedRecording
-from dialer.runner import CampaignPlan, GateUnavailable
+from dialer.ports import (
+    CampaignPlan,
+    ChannelEndedEarly,
+    DialLead,
+    FinishedRecording,
+    GateUnavailable,
+)
 from recordings.model import AttemptMeta
 from recordings.service import RecordingsService
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -35,6 +34,9 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from compliance.database import UtcDateTime
+from dialer.attempt_model import UNFINISHED as UNFINISHED
+from dialer.attempt_model import AttemptRecord as AttemptRecord
+from dialer.attempt_model import Stage as Stage
 
 metadata = MetaData()
 
@@ -71,48 +73,6 @@ attempts_table = Table(
 )
 Index("ix_dialer_attempts_stage", attempts_table.c.stage)
 Index("ix_dialer_attempts_campaign", attempts_table.c.campaign)
-
-
-class Stage(StrEnum):
-    RESERVING = "reserving"
-    REFUSED = "refused"
-    ORIGINATING = "originating"
-    LIVE = "live"
-    DONE = "done"
-
-
-UNFINISHED = (Stage.RESERVING, Stage.ORIGINATING, Stage.LIVE)
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptRecord:
-    attempt_id: str
-    campaign: str
-    lead_id: str
-    number: str
-    product: str
-    channel_id: str
-    stage: str
-    phase: str
-    created_at: datetime
-    updated_at: datetime
-    outcome: str | None = None
-    reasons: str = ""
-    answered: bool = False
-    connected: bool = False
-    abandoned: bool = False
-    agent_id: str | None = None
-    recording: str | None = None
-    recording_seconds: float | None = None
-    ring_seconds: float | None = None
-    talk_seconds: float | None = None
-    disposition: str | None = None
-    disposition_product: str | None = None
-    order_confirmed: bool = False
-    note: str = ""
-    try_no: int = 1
-    connected_at: datetime | None = None
-    ended_at: datetime | None = None
 
 
 _FIELDS = tuple(f.name for f in fields(AttemptRecord))

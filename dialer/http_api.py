@@ -23,18 +23,20 @@ are the recordings app's own and are left to its guard.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from compliance.campaigns import (
+    Campaign,
     CampaignError,
     CampaignState,
     UnknownCampaign,
@@ -43,13 +45,96 @@ from compliance.campaigns import (
 )
 from compliance.numbers import mask
 from dialer.adapters import campaign_plan
+from dialer.agent_pool import Agent, AgentRefusal, AgentView
 from dialer.ari.errors import AriError
-from dialer.dispositions import DispositionRejected, DispositionRequest
+from dialer.attempt_model import AttemptRecord
+from dialer.dispositions import DispositionPlan, DispositionRejected, DispositionRequest
+from dialer.ports import CampaignPlan, LiveFigures
 from recordings.model import Role
 from recordings.service import Principal
 
-if TYPE_CHECKING:
-    from dialer.app import DialerStack
+
+class DialerControl(Protocol):
+    """What the API asks of the campaign runner (``dialer.runner.Runner``)."""
+
+    @property
+    def halted(self) -> str | None: ...
+
+    def has_campaign(self, name: str) -> bool: ...
+
+    def agent_view(self, agent_id: str) -> tuple[str, AgentView] | None: ...
+
+    async def agent_login(self, agent_id: str, campaign: str, endpoint: str | None) -> Agent: ...
+
+    async def agent_ready(self, agent_id: str) -> AgentRefusal | None: ...
+
+    async def agent_pause(self, agent_id: str) -> AgentRefusal | None: ...
+
+    async def agent_logout(self, agent_id: str) -> AgentRefusal | None: ...
+
+    async def agent_hangup(self, agent_id: str) -> AgentRefusal | None: ...
+
+    async def disposition(
+        self, agent_id: str, req: DispositionRequest, attempt_id: str | None = None
+    ) -> DispositionPlan | DispositionRejected: ...
+
+    def add_campaign(self, plan_: CampaignPlan) -> object: ...
+
+    def start_dialling(self, campaign: str) -> None: ...
+
+    def pause_dialling(self, campaign: str) -> None: ...
+
+    def set_inbound_waiting(self, count: int) -> None: ...
+
+    def figures(self, campaign: str) -> LiveFigures: ...
+
+
+class AttemptQueries(Protocol):
+    async def get(self, attempt_id: str) -> AttemptRecord | None: ...
+
+    async def funnel(self, campaign: str | None = None) -> Any: ...
+
+
+class CampaignRegistry(Protocol):
+    async def list_all(self) -> list[Campaign]: ...
+
+    async def create(self, spec: Any) -> Campaign: ...
+
+    async def set_state(self, name: str, state: CampaignState) -> Campaign: ...
+
+
+class _Stores(Protocol):
+    @property
+    def campaigns(self) -> CampaignRegistry: ...
+
+
+class _Zone(Protocol):
+    @property
+    def tz(self) -> tzinfo: ...
+
+
+class _Events(Protocol):
+    @property
+    def connected(self) -> asyncio.Event: ...
+
+
+class ApiBackend(Protocol):
+    """What the HTTP API needs of the running dialer (``dialer.app.ApiBackend`` is one)."""
+
+    @property
+    def runner(self) -> DialerControl: ...
+
+    @property
+    def attempts(self) -> AttemptQueries: ...
+
+    @property
+    def stores(self) -> _Stores: ...
+
+    @property
+    def policy(self) -> _Zone: ...
+
+    @property
+    def events(self) -> _Events: ...
 
 
 class Authenticator(Protocol):
@@ -87,7 +172,7 @@ _ROLES: dict[Access, frozenset[Role]] = {
 }
 RECORDINGS_PREFIX = "/api/recordings/"
 
-STACK_KEY: web.AppKey[DialerStack] = web.AppKey("dialer_stack")
+STACK_KEY: web.AppKey[ApiBackend] = web.AppKey("dialer_stack")
 GUARD_KEY: web.AppKey[ApiGuard] = web.AppKey("dialer_guard", ApiGuard)
 ACCESS_KEY: web.AppKey[dict[str, Access]] = web.AppKey("dialer_access", dict)
 
@@ -160,7 +245,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def _stack(request: web.Request) -> DialerStack:
+def _stack(request: web.Request) -> ApiBackend:
     return request.app[STACK_KEY]
 
 
@@ -174,7 +259,7 @@ async def agent_login(request: web.Request) -> web.Response:
     campaign = body.get("campaign")
     if not isinstance(campaign, str) or not campaign:
         return _error(400, "campaign is required", "campaign")
-    if campaign not in stack.runner.campaigns:
+    if not stack.runner.has_campaign(campaign):
         return _error(
             404, f"campaign {campaign!r} is not loaded (create and start it first)", "campaign"
         )
@@ -213,19 +298,19 @@ def _agent_action(name: str) -> Handler:
 async def agent_get(request: web.Request) -> web.Response:
     stack = _stack(request)
     agent_id = request.match_info["agent"]
-    for run in stack.runner.campaigns.values():
-        view = run.pool.view(agent_id, stack.runner.clock.now())
-        if view is not None:
-            data = asdict(view)
-            data["status"] = view.status.value
-            data["campaign"] = run.plan.name
-            current = view.attempt_id or view.last_attempt_id
-            if current is not None:
-                rec = await stack.attempts.get(current)
-                if rec is not None:
-                    data["customer"] = mask(rec.number)  # an agent never sees the full number
-            return web.json_response(data)
-    return _error(404, f"unknown agent {agent_id}", "agent")
+    found = stack.runner.agent_view(agent_id)
+    if found is None:
+        return _error(404, f"unknown agent {agent_id}", "agent")
+    campaign, view = found
+    data = asdict(view)
+    data["status"] = view.status.value
+    data["campaign"] = campaign
+    current = view.attempt_id or view.last_attempt_id
+    if current is not None:
+        rec = await stack.attempts.get(current)
+        if rec is not None:
+            data["customer"] = mask(rec.number)  # an agent never sees the full number
+    return web.json_response(data)
 
 
 async def agent_disposition(request: web.Request) -> web.Response:
@@ -320,7 +405,7 @@ def _campaign_state(target: CampaignState) -> Handler:
 async def campaign_figures(request: web.Request) -> web.Response:
     stack = _stack(request)
     name = request.match_info["name"]
-    if name not in stack.runner.campaigns:
+    if not stack.runner.has_campaign(name):
         return _error(404, f"campaign {name!r} is not loaded", "name")
     live = asdict(stack.runner.figures(name))
     funnel = await stack.attempts.funnel(name)
@@ -353,7 +438,7 @@ async def health(request: web.Request) -> web.Response:
 
 
 def make_api_app(
-    stack: DialerStack, *, token: str = "", users: Authenticator | None = None
+    stack: ApiBackend, *, token: str = "", users: Authenticator | None = None
 ) -> web.Application:
     """The dialer API; ``token`` (shared, full rights) and ``users`` guard it (module doc)."""
     app = web.Application(middlewares=[_auth])

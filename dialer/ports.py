@@ -1,4 +1,5 @@
-"""The ports the campaign runner talks through (``typing.Protocol``), and its clock.
+"""The ports the campaign runner talks through (``typing.Protocol``), the types it shares
+with the adapters (``CampaignPlan``, ``GateUnavailable``), and its clock.
 
 Only ``dialer.app`` (the composition root) knows the concrete classes behind
 them: the ARI client, the compliance gate and stores, the recording index.
@@ -8,12 +9,54 @@ Tests plug in the real adapters against the simulated PBX and real databases.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from compliance.model import AttemptOutcome, Decision
+from dialer.retry import RuleLike
+
+
+class GateUnavailable(Exception):
+    """The compliance gate could not answer (database or Redis gone). Dialling stops."""
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignPlan:
+    """What the runner needs of a campaign (built from the campaign registry)."""
+
+    name: str
+    products: tuple[str, ...]
+    caller_id: str
+    ring_timeout: int
+    retry: Mapping[str, RuleLike]
+    pacing_method: str = "progressive"
+    pacing_params: Mapping[str, float] = field(default_factory=dict)
+    # The campaign's own dialling hours (on top of the policy's calling hours).
+    hours_allow: Callable[[datetime], bool] | None = None
+
+    @property
+    def default_product(self) -> str:
+        return self.products[0] if self.products else ""
+
+
+@dataclass(frozen=True, slots=True)
+class LiveFigures:
+    """A campaign's live figures, as the API and the demo show them."""
+
+    campaign: str
+    dialling: bool
+    agents_logged_in: int
+    agents_ready: int
+    agents_talking: int
+    agents_wrapping: int
+    dials_in_flight: int
+    customers_waiting: int
+    calls_placed: int
+    occupancy: float
+    halted: str | None
+
 
 
 class ChannelEndedEarly(Exception):
