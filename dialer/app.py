@@ -43,6 +43,7 @@ from dialer.ari.ws import AriEvents
 from dialer.attempts import AttemptLog
 from dialer.config import Settings
 from dialer.http_api import RECORDINGS_PREFIX, make_api_app
+from dialer.logmasking import MaskingAccessLogger
 from dialer.ports import CallControl, Clock, SystemClock
 from dialer.runner import InboundPolicy, Runner, RunnerConfig
 from dialer.timeline import AttemptCallTimeline
@@ -338,7 +339,7 @@ async def serve(settings: Settings) -> int:
             )
         if settings.agi.enabled:
             agi = await _start_agi(settings, stack)
-        site_runner = web.AppRunner(app)
+        site_runner = web.AppRunner(app, access_log_class=MaskingAccessLogger)
         await site_runner.setup()
         site = web.TCPSite(site_runner, settings.http.host, settings.http.port)
         try:

@@ -60,6 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from dialer.logmasking import install
+
+    install()  # no full phone number in any log line, SQL parameters at -v included
     handler: Any = args.handler
     try:
         if inspect.iscoroutinefunction(handler):

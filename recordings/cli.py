@@ -255,10 +255,13 @@ async def cmd_export(args: argparse.Namespace) -> int:
 async def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
+    from dialer.logmasking import MaskingAccessLogger
     from recordings.http import make_standalone_app
 
     async with open_service(args, blacklist=True) as service:
-        runner = web.AppRunner(make_standalone_app(service))
+        runner = web.AppRunner(
+            make_standalone_app(service), access_log_class=MaskingAccessLogger
+        )
         await runner.setup()
         site = web.TCPSite(runner, args.host, args.port)
         await site.start()

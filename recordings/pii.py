@@ -13,22 +13,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import re
 import secrets
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from compliance.masking import mask_text
 from compliance.numbers import InvalidNumber, mask, parse
 from recordings.signing import Signer, signer_of
 
 KEY_ENV = "DIALER_NUMBER_KEY"
 MIN_SECRET_BYTES = 16
 _NONCE_BYTES = 12
-# A phone number in free text: 2-4 digits, then 1-3 groups of 3-4 digits, optionally separated
-# by a space or dash, not inside a word (hex digests, ids) and not a date (2026-03-02).
-_PHONE_LIKE = re.compile(r"(?<![\w.])\+?\d{2,4}(?:[ -]?\d{3,4}){1,3}(?![\w.])")
-_MIN_DIGITS = 7
 
 __all__ = ["KEY_ENV", "InvalidNumber", "NumberKeys", "mask", "mask_text"]
 
@@ -92,13 +88,3 @@ class NumberKeys:
             raise NumberKeyError(
                 "an encrypted number does not decrypt: wrong DIALER_NUMBER_KEY or altered data"
             ) from exc
-
-
-def mask_text(text: str) -> str:
-    """Mask every phone-number-like digit run in free text (complaint text, notes)."""
-
-    def hide(match: re.Match[str]) -> str:
-        found = match.group(0)
-        return mask(found) if sum(c.isdigit() for c in found) >= _MIN_DIGITS else found
-
-    return _PHONE_LIKE.sub(hide, text)

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PURE_MODULES = (
     "compliance.model",
     "compliance.numbers",
+    "compliance.masking",
     "compliance.policy",
     "compliance.engine",
     "dialer.pacing",
