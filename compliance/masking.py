@@ -7,8 +7,10 @@ written with spaces or dashes (``138 1234 5678``, ``010-8888-6666``, ``+86 138�
 and replaces each with ``compliance.numbers.mask`` of it (``138****5678``).
 A run counts as a number when it has at least 7 digits; groups of 1-2 digits
 after the first break a run, so dates and times (``2026-03-02 10:30``) stay as
-they are. Digits inside a long hexadecimal token (a SHA-256, an attempt id) are
-left alone: those are not numbers anyone dials.
+they are, and so do decimals (``120.50``, an Asterisk unique id). Digits inside a
+long hexadecimal token (a SHA-256) are left alone; inside a shorter one (an attempt
+id, a digest prefix) only a run that looks like a real number (a mobile, a
+landline with its trunk 0) is masked.
 
 Pure: no I/O, used by the API responses, the CLI, the audit log, the access logs
 and the logging filter alike.
@@ -29,7 +31,7 @@ MIN_DIGITS = 7
 _RUN = re.compile(r"\+?\d+(?:[ \-‐－]\d+)*")
 _GROUP = re.compile(r"\d+")
 _ALNUM = re.compile(r"[0-9A-Za-z]")
-_HEX_TOKEN_MIN = 16
+_DIGEST_MIN = 32
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
@@ -40,9 +42,14 @@ def mask_text(text: str) -> str:
     out: list[str] = []
     last = 0
     for run in _RUN.finditer(text):
-        if _inside_hex_token(text, run.start(), run.end()):
+        if _is_decimal(text, run.start(), run.end()):
+            continue
+        hex_token = _hex_token_length(text, run.start(), run.end())
+        if hex_token >= _DIGEST_MIN:
             continue
         for start, end in _segments(run):
+            if hex_token and not _plausible(text[start:end]):
+                continue
             out.append(text[last:start])
             out.append(mask(text[start:end]))
             last = end
@@ -94,8 +101,19 @@ def _segments(run: re.Match[str]) -> list[tuple[int, int]]:
     return spans
 
 
-def _inside_hex_token(text: str, start: int, end: int) -> bool:
-    """Is ``text[start:end]`` part of a long token of hex digits with letters in it?"""
+def _is_decimal(text: str, start: int, end: int) -> bool:
+    """``120.50``, an Asterisk unique id ``1795725788.5``, a version ``3.11.7``: not numbers
+    anyone dials (a number written with dots, ``138.1234.5678``, is the price of this)."""
+    after = text[end : end + 2]
+    before = text[max(0, start - 2) : start]
+    return (len(after) == 2 and after[0] == "." and after[1].isdigit()) or (
+        len(before) == 2 and before[1] == "." and before[0].isdigit()
+    )
+
+
+def _hex_token_length(text: str, start: int, end: int) -> int:
+    """The length of the hexadecimal token (with letters in it) around ``text[start:end]``,
+    0 when the run is not inside one."""
     left = start
     while left > 0 and _ALNUM.match(text[left - 1]):
         left -= 1
@@ -103,6 +121,17 @@ def _inside_hex_token(text: str, start: int, end: int) -> bool:
     while right < len(text) and _ALNUM.match(text[right]):
         right += 1
     token = text[left:right]
-    if len(token) < _HEX_TOKEN_MIN or not all(c in _HEX for c in token):
-        return False
-    return any(c.isalpha() for c in token)
+    if len(token) == end - start or not all(c in _HEX for c in token):
+        return 0
+    return len(token) if any(c.isalpha() for c in token) else 0
+
+
+def _plausible(found: str) -> bool:
+    """Inside a short hex token (``abc13812345678``, ``1234567abcdef``) only what looks like a
+    real number is masked: a mobile, or a landline with its trunk 0."""
+    digits = "".join(c for c in found if c.isdigit())
+    if digits.startswith("86") and len(digits) == 13:
+        digits = digits[2:]
+    return (len(digits) == 11 and digits[0] == "1") or (
+        digits[0] == "0" and 10 <= len(digits) <= 12
+    )

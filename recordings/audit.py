@@ -199,6 +199,37 @@ async def entries(
         last = int(rows[-1].seq)
 
 
+async def entries_for(
+    engine: AsyncEngine, *, action: str, target: str, batch: int = 500
+) -> AsyncIterator[AuditEntry]:
+    """The entries of one action on one target, oldest first (a scan: evidence checks are rare)."""
+    last = 0
+    while True:
+        async with reader(engine).connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(audit_log)
+                    .where(
+                        audit_log.c.seq > last,
+                        audit_log.c.action == action,
+                        audit_log.c.target == target,
+                    )
+                    .order_by(audit_log.c.seq)
+                    .limit(batch)
+                )
+            ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield _row_entry(row)
+        last = int(rows[-1].seq)
+
+
+def entry_is_intact(entry: AuditEntry) -> bool:
+    """Does the entry still match its own hash?"""
+    return _hash_of(entry) == entry.hash
+
+
 async def head(engine: AsyncEngine) -> tuple[int, str] | None:
     """(seq, hash) of the last entry as the head row records it (None: the row is missing)."""
     async with reader(engine).connect() as conn:

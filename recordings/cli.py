@@ -220,7 +220,17 @@ async def cmd_verify(args: argparse.Namespace) -> int:
 
 async def cmd_verify_bundle(args: argparse.Namespace) -> int:
     path = Path(args.bundle)
-    problems = await asyncio.to_thread(verify_bundle, path)
+    if args.public_key:
+        # An outsider's check: the signature and the contents, without the database.
+        try:
+            public = await asyncio.to_thread(load_public_key, Path(args.public_key))
+        except SigningKeyError as exc:
+            raise _user_error(str(exc)) from exc
+        problems = await asyncio.to_thread(verify_bundle, path, public)
+        print("checked with the given public key; the audit log was not consulted")
+    else:
+        async with open_service(args) as service:
+            problems = await service.verify_bundle(path)
     return _print_problems(f"bundle {path.name}", None, problems)
 
 
@@ -513,9 +523,15 @@ def register(subparsers: Any) -> None:
     _search_args(_leaf(rsub, "search", cmd_search, "search recordings (audited)"))
     _leaf(rsub, "verify", cmd_verify, "re-check every stored file's checksum (exit 1 on problems)")
     p = _leaf(
-        rsub, "verify-bundle", cmd_verify_bundle, "check an evidence bundle against its manifest"
+        rsub, "verify-bundle", cmd_verify_bundle, "check an evidence bundle: signature, contents, the audit log's record of its export"
     )
     p.add_argument("bundle")
+    p.add_argument(
+        "--public-key",
+        metavar="PEM",
+        default=None,
+        help="check offline with this public key (dialer audit public-key), without the database",
+    )
     p = _leaf(rsub, "purge", cmd_purge, "delete recordings past retention (legal holds kept)")
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--now", default=None, help="ISO time to purge as of (default now)")

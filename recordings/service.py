@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import secrets
 import tempfile
@@ -31,6 +32,7 @@ from recordings.bundle import (
     BundleAudio,
     BundleInfo,
     CallTimeline,
+    check_bundle,
     write_bundle,
 )
 from recordings.config import RecordingsConfig
@@ -701,6 +703,7 @@ class RecordingsService:
                 complaint=complaint_doc,
                 audio=audio,
                 calls=calls,
+                signer=self.signer,
             )
         except (FileNotFoundError, AlteredRecording) as exc:
             logger.error("evidence export of complaint %s refused: %s", complaint_id, exc)
@@ -715,11 +718,36 @@ class RecordingsService:
             reason=reason,
             detail={
                 "bundle_sha256": info.sha256,
+                "manifest_sha256": info.manifest_sha256,
                 "recordings": [r.name for r in recs],
                 "plaintext": plaintext,
             },
         )
         return info
+
+    async def verify_bundle(self, path: Path) -> list[Problem]:
+        """Check a bundle strictly (``recordings.bundle``) with this system's public key, and
+        that the audit log recorded this very file (its SHA-256) when it was exported."""
+        check = await asyncio.to_thread(check_bundle, path, self.signer.public)
+        problems = list(check.problems)
+        if check.complaint_id is None:
+            return problems
+        target = f"complaint:{check.complaint_id}"
+        recorded = False
+        async for entry in audit.entries_for(self.engine, action="export", target=target):
+            if audit.entry_is_intact(entry) and check.sha256 in _exported_digests(entry.detail):
+                recorded = True
+                break
+        if not recorded:
+            problems.append(
+                Problem(
+                    "unrecorded",
+                    path.name,
+                    f"no export of {target} in the audit log has this bundle's SHA-256 "
+                    f"({check.sha256[:16]}...): not a bundle this system handed out",
+                )
+            )
+        return problems
 
     # -- retention and integrity --------------------------------------------------------------
 
@@ -944,6 +972,16 @@ class RecordingsService:
                 )
             ).all()
         return [dict(r._mapping) for r in rows]
+
+
+def _exported_digests(detail: str) -> set[str]:
+    try:
+        data = json.loads(detail)
+    except ValueError:
+        return set()
+    if not isinstance(data, dict):
+        return set()
+    return {str(data.get("bundle_sha256", ""))}
 
 
 def token_digest(token: str) -> str:

@@ -28,7 +28,6 @@ from dialer.config import HttpSettings
 from dialer.ports import ShiftedClock
 from dialer.runner import RunnerConfig
 from dialer.timeline import AttemptCallTimeline
-from recordings.bundle import verify_bundle
 from recordings.model import Role
 from recordings.service import DIALER
 from simulation.agents import SimulatedAgents
@@ -155,7 +154,7 @@ async def test_complaint_via_serve_api_blacklists_and_bundles_timeline_and_decis
 
     bundle = tmp_path / "case.zip"
     bundle.write_bytes(body)
-    assert verify_bundle(bundle) == []
+    assert await stack.recordings.verify_bundle(bundle) == []
     with zipfile.ZipFile(io.BytesIO(body)) as zf:
         names = set(zf.namelist())
         assert f"recordings/{target.recording}.wav" in names

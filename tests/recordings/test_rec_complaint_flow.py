@@ -11,7 +11,6 @@ import pytest
 from rec_helpers import COMPLIANCE, NUMBER, OTHER, T0, Env
 
 from recordings import audit
-from recordings.bundle import verify_bundle
 from recordings.model import ComplaintChannel, ComplaintStatus, Judgement, Role, SearchQuery
 from recordings.service import BadInput, Conflict, Principal
 
@@ -87,7 +86,7 @@ async def test_complaint_flow_to_verified_evidence_bundle(env: Env, tmp_path: Pa
     # The evidence bundle: compliance gets the full number; checksums verify.
     out = tmp_path / "bundle.zip"
     info = await service.export_bundle(COMPLIANCE, case.id, out, reason="complaint 1 judgement")
-    assert verify_bundle(out) == []
+    assert await service.verify_bundle(out) == []
     with zipfile.ZipFile(out) as zf:
         names = set(zf.namelist())
         manifest = json.loads(zf.read("manifest.json"))
@@ -118,7 +117,7 @@ async def test_complaint_flow_to_verified_evidence_bundle(env: Env, tmp_path: Pa
         for name in zf.namelist():
             if name.endswith(".json"):
                 assert NUMBER not in zf.read(name).decode(), f"full number in {name}"
-    assert verify_bundle(masked_out) == []
+    assert await service.verify_bundle(masked_out) == []
 
     # Close with the reply: holds released, report counts the case as closed.
     closed = await service.close(COMPLIANCE, case.id)
@@ -149,7 +148,7 @@ async def test_tampered_bundle_is_detected(env: Env, tmp_path: Path) -> None:
             if item.filename != "complaint.json":  # dropped: a missing file
                 dst.writestr(item, data)
         dst.writestr("extra.txt", b"planted")
-    kinds = {(p.kind, p.where) for p in verify_bundle(altered)}
+    kinds = {(p.kind, p.where) for p in await env.service.verify_bundle(altered)}
     assert ("altered", "recordings/rec-x1.wav") in kinds
     assert ("missing", "complaint.json") in kinds
     assert ("extra", "extra.txt") in kinds
