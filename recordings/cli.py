@@ -269,9 +269,7 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     from recordings.http import make_standalone_app
 
     async with open_service(args, blacklist=True) as service:
-        runner = web.AppRunner(
-            make_standalone_app(service), access_log_class=MaskingAccessLogger
-        )
+        runner = web.AppRunner(make_standalone_app(service), access_log_class=MaskingAccessLogger)
         await runner.setup()
         site = web.TCPSite(runner, args.host, args.port)
         await site.start()
@@ -523,7 +521,10 @@ def register(subparsers: Any) -> None:
     _search_args(_leaf(rsub, "search", cmd_search, "search recordings (audited)"))
     _leaf(rsub, "verify", cmd_verify, "re-check every stored file's checksum (exit 1 on problems)")
     p = _leaf(
-        rsub, "verify-bundle", cmd_verify_bundle, "check an evidence bundle: signature, contents, the audit log's record of its export"
+        rsub,
+        "verify-bundle",
+        cmd_verify_bundle,
+        "check an evidence bundle: signature, contents, the audit log's record of its export",
     )
     p.add_argument("bundle")
     p.add_argument(
