@@ -14,7 +14,7 @@ Shared options: ``--db URL`` (env DIALER_DB_URL; default sqlite ``var/dialer.sql
 under the current directory), ``--desk-config FILE`` (env DIALER_DESK_CONFIG;
 default: built-in defaults), and for ``agi serve`` also ``--policy FILE``
 (env DIALER_POLICY) and ``--redis URL`` (env DIALER_REDIS_URL) for the compliance
-gate. Numbers are masked in all output. Exit codes as ``dialer.cli``.
+gate. Numbers are masked in all output. Exit codes as ``compliance.console``.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from agi_scripts.desk_config import DeskConfig, DeskConfigError, load_desk_confi
 from agi_scripts.desk_rules import Grant
 from agi_scripts.desk_store import DeskStore, GrantError
 from agi_scripts.server import AgiServerConfig
+from compliance.console import EXIT_NO, EXIT_OK, EXIT_UNAVAILABLE, UserError
 from compliance.numbers import mask
-from dialer.cli import EXIT_NO, EXIT_OK, EXIT_UNAVAILABLE, UserError
 
 logger = logging.getLogger(__name__)
 

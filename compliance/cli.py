@@ -9,7 +9,7 @@ Options every one of these subcommands takes:
   --json          machine-readable output
 
 Phone numbers are masked in every human-readable line. Exit codes are those of
-``dialer.cli``: 0 ok / allowed, 1 refused, 2 bad input, 3 service unreachable.
+``compliance.console``: 0 ok / allowed, 1 refused, 2 bad input, 3 service unreachable.
 This module handles its own errors (it does not import ``dialer``: the
 compliance package depends on nothing above it).
 """
@@ -37,6 +37,7 @@ from compliance.campaigns import (
     load_campaign_file,
     spec_to_dict,
 )
+from compliance.console import EXIT_BAD_INPUT, EXIT_NO, EXIT_OK, EXIT_UNAVAILABLE
 from compliance.gate import ComplianceStores, open_compliance
 from compliance.leads import LeadStatus
 from compliance.ledger import DuplicateAttempt, decision_to_dict, utcnow
@@ -52,11 +53,6 @@ from compliance.policy import (
 )
 from compliance.redis_ledger import RedisLedger, sync_journal
 from compliance.sql_ledger import SqlLedger
-
-EXIT_OK = 0
-EXIT_NO = 1
-EXIT_BAD_INPUT = 2
-EXIT_UNAVAILABLE = 3
 
 Handler = Callable[[argparse.Namespace], Awaitable[int]]
 

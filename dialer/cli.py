@@ -4,11 +4,7 @@ Each module in ``COMMAND_MODULES`` exposes ``register(subparsers)``; every leaf
 parser sets ``handler`` to a function taking the parsed namespace and
 returning an exit code (a coroutine function is run with ``asyncio.run``).
 
-Exit codes (the same for every subcommand):
-  0  success; for ``check``: the call is allowed
-  1  the business answer is "no" (``check``: refused; ``verify``: problems found)
-  2  bad input: usage, a malformed number, file, policy or unknown name
-  3  a service or file could not be reached (database, Redis, ARI)
+Exit codes and ``UserError`` are ``compliance.console``'s (re-exported here).
 """
 
 from __future__ import annotations
@@ -22,10 +18,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-EXIT_OK = 0
-EXIT_NO = 1
-EXIT_BAD_INPUT = 2
-EXIT_UNAVAILABLE = 3
+from compliance.console import EXIT_BAD_INPUT as EXIT_BAD_INPUT
+from compliance.console import EXIT_NO as EXIT_NO
+from compliance.console import EXIT_OK as EXIT_OK
+from compliance.console import EXIT_UNAVAILABLE as EXIT_UNAVAILABLE
+from compliance.console import UserError as UserError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "compliance.cli",
@@ -34,10 +31,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dialer.commands",
     "simulation.cli",
 )
-
-
-class UserError(Exception):
-    """Bad input from the person at the keyboard; printed without a traceback, exit 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,7 +13,7 @@ import logging
 import sys
 from typing import Any
 
-from dialer.cli import EXIT_BAD_INPUT, EXIT_UNAVAILABLE, UserError
+from compliance.console import EXIT_BAD_INPUT, EXIT_UNAVAILABLE, UserError
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ they match what the gate checks); ``DIALER_NUMBER_KEY`` must be set. With
 ``dialer dnc``, a complaint's blacklisting also reaches the Redis list mirror. The CLI acts as
 ``cli:<login>`` (``--actor`` to name the person); searches and exports need
 ``--reason`` and are audited like API calls. Numbers are printed masked.
-Exit codes follow ``dialer.cli``: 1 when ``verify`` finds problems.
+Exit codes follow ``compliance.console``: 1 when ``verify`` finds problems.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
+from compliance.console import EXIT_NO, EXIT_OK, EXIT_UNAVAILABLE, UserError
 from recordings import audit
 from recordings.anchor import AnchorError, read_anchors, sink_of, write_anchor
 from recordings.bundle import verify_bundle
@@ -56,21 +57,13 @@ from recordings.service import (
 from recordings.signing import SigningKeyError, load_public_key, write_new_key
 from recordings.store import FileStore
 
-EXIT_OK, EXIT_NO, EXIT_UNAVAILABLE = 0, 1, 3
-
-
-def _user_error(message: str) -> Exception:
-    from dialer.cli import UserError
-
-    return UserError(message)
-
 
 def _actor(args: argparse.Namespace, role: Role) -> Principal:
     name = args.actor or f"cli:{getpass.getuser()}"
     try:
         check_ident(name.replace("cli:", "cli-", 1), "actor")
     except BadName as exc:
-        raise _user_error(str(exc)) from exc
+        raise UserError(str(exc)) from exc
     return Principal(name, role)
 
 
@@ -89,7 +82,7 @@ async def open_service(
         # Read even when unused: a bad --policy is an error in every command, not only some.
         policy = policy_of(args)
     except (ConfigError, NumberKeyError, PolicyError, SigningKeyError) as exc:
-        raise _user_error(str(exc)) from exc
+        raise UserError(str(exc)) from exc
     engine = await open_engine(config.db_url, schema=config.db_schema)
     list_engine = None
     redis_client = None
@@ -128,7 +121,7 @@ def _time(value: str, what: str) -> datetime:
     try:
         when = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise _user_error(f"{what}: {value!r} is not an ISO 8601 time") from exc
+        raise UserError(f"{what}: {value!r} is not an ISO 8601 time") from exc
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
@@ -148,7 +141,7 @@ def _run(coro_fn: Any) -> Any:
             result: int = await coro_fn(args)
             return result
         except (RecordingsError, BadName) as exc:
-            raise _user_error(str(exc)) from exc
+            raise UserError(str(exc)) from exc
         except (OperationalError, OSError) as exc:
             print(f"dialer {args.command}: unavailable: {exc}", file=sys.stderr)
             return EXIT_UNAVAILABLE
@@ -301,7 +294,7 @@ async def cmd_complaint_judge(args: argparse.Namespace) -> int:
     try:
         refund = None if args.refund is None else Decimal(args.refund)
     except InvalidOperation as exc:
-        raise _user_error(f"--refund {args.refund!r} is not an amount") from exc
+        raise UserError(f"--refund {args.refund!r} is not an amount") from exc
     judgement = Judgement(
         company_at_fault=args.at_fault,
         note=args.note,
@@ -395,14 +388,14 @@ async def cmd_audit_verify(args: argparse.Namespace) -> int:
             try:
                 public = load_public_key(Path(args.public_key))
             except SigningKeyError as exc:
-                raise _user_error(str(exc)) from exc
+                raise UserError(str(exc)) from exc
         points: list[audit.AnchorPoint] = []
         anchor_problems: list[Problem] = []
         for name in args.anchor or ():
             try:
                 found, bad = await asyncio.to_thread(read_anchors, Path(name), public)
             except AnchorError as exc:
-                raise _user_error(str(exc)) from exc
+                raise UserError(str(exc)) from exc
             points.extend(found)
             anchor_problems.extend(bad)
         problems = anchor_problems + await audit.verify(service.engine, anchors=points)
@@ -424,7 +417,7 @@ async def cmd_audit_anchor(args: argparse.Namespace) -> int:
         try:
             sink = sink_of(args.to or service.config.anchor_target)
         except AnchorError as exc:
-            raise _user_error(str(exc)) from exc
+            raise UserError(str(exc)) from exc
         record = await write_anchor(service.engine, service.signer, sink)
     print(f"anchored seq {record['seq']} hash {record['hash']} to {sink.describe()}")
     return EXIT_OK
@@ -442,9 +435,9 @@ async def cmd_audit_keygen(args: argparse.Namespace) -> int:
     try:
         signer = await asyncio.to_thread(write_new_key, path)
     except FileExistsError as exc:
-        raise _user_error(f"{path} exists; refusing to overwrite a signing key") from exc
+        raise UserError(f"{path} exists; refusing to overwrite a signing key") from exc
     except OSError as exc:
-        raise _user_error(f"{path}: {exc.strerror}") from exc
+        raise UserError(f"{path}: {exc.strerror}") from exc
     print(f"signing key {path} (0600) and public key {path}.pub, key id {signer.key_id}")
     print(f"use it with: export DIALER_SIGNING_KEY_FILE={path}", file=sys.stderr)
     return EXIT_OK

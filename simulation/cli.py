@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from dialer.cli import EXIT_BAD_INPUT, UserError
+from compliance.console import EXIT_BAD_INPUT, UserError
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from dialer.cli import UserError
+from compliance.console import UserError
 from simulation.simpbx.__main__ import add_arguments, serve
 
 
