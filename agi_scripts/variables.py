@@ -26,6 +26,13 @@ DIALER_CAMPAIGN = "DIALER_CAMPAIGN"
 DIALER_PRODUCT = "DIALER_PRODUCT"
 DIALER_CALLER_ID = "DIALER_CALLER_ID"
 
+# set by the dialer's originate (dialer.calls.placement / agents); read by the dialplan:
+# [dialer-abandon] passes them to the optout AGI, [dialer-amd] gives AMD() its silence
+DIALER_NUMBER = "DIALER_NUMBER"
+DIALER_ATTEMPT = "DIALER_ATTEMPT"  # the older name of DIALER_ATTEMPT_ID, still set
+DIALER_AMD_AFTER_GREETING_MS = "DIALER_AMD_AFTER_GREETING_MS"
+DIALER_AGENT = "DIALER_AGENT"  # on an agent's softphone leg
+
 # desk_check / desk_rate (desk phones)
 DESK_DECISION = "DESK_DECISION"
 DESK_REASON = "DESK_REASON"

@@ -18,6 +18,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from agi_scripts import variables as var
 from dialer import fsm
 from dialer.agent_pool import Agent, AgentRefusal, AgentStatus
 from dialer.ari.errors import AriError
@@ -97,7 +98,7 @@ class AgentDesk:
             caller_id=run.plan.caller_id,
             ring_timeout=30,
             app_args=("agent", agent.agent_id),
-            variables={"DIALER_AGENT": agent.agent_id},
+            variables={var.DIALER_AGENT: agent.agent_id},
             amd=False,
         )
 

@@ -19,6 +19,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
+from agi_scripts import variables as var
 from compliance.model import Decision
 from compliance.numbers import mask
 from dialer import fsm
@@ -300,11 +301,11 @@ class Placement:
                 # Read by the dialplan: [dialer-abandon] passes them to the optout AGI,
                 # [dialer-amd] logs the attempt. DIALER_ATTEMPT is the older name.
                 variables={
-                    "DIALER_CAMPAIGN": call.campaign,
-                    "DIALER_ATTEMPT_ID": p.attempt_id,
-                    "DIALER_ATTEMPT": p.attempt_id,
-                    "DIALER_NUMBER": call.lead.number,
-                    "DIALER_AMD_AFTER_GREETING_MS": str(book.config.amd_after_greeting_ms),
+                    var.DIALER_CAMPAIGN: call.campaign,
+                    var.DIALER_ATTEMPT_ID: p.attempt_id,
+                    var.DIALER_ATTEMPT: p.attempt_id,
+                    var.DIALER_NUMBER: call.lead.number,
+                    var.DIALER_AMD_AFTER_GREETING_MS: str(book.config.amd_after_greeting_ms),
                 },
                 amd=cmd.amd,
             )
