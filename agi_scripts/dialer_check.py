@@ -32,6 +32,7 @@ from agi_scripts.routes import Route
 from agi_scripts.session import AgiSession
 from compliance.model import AttemptOutcome, Decision
 from compliance.numbers import mask
+from dialer.outcomes import ledger_outcome, outcome_from_dialstatus
 
 logger = logging.getLogger(__name__)
 
@@ -60,21 +61,16 @@ class CheckAndReserve(Protocol):
     async def resolve(self, attempt_id: str, outcome: AttemptOutcome) -> None: ...
 
 
-# Dial()'s DIALSTATUS -> how the reserved attempt ended. CANCEL (the agent gave up while
-# it rang) still reached the network, so it counts like no answer; an empty DIALSTATUS
-# means Dial() never ran (hung up before), so the reservation is released.
-DIALSTATUS_OUTCOME: dict[str, AttemptOutcome] = {
-    "ANSWER": AttemptOutcome.ANSWERED,
-    "BUSY": AttemptOutcome.BUSY,
-    "NOANSWER": AttemptOutcome.NO_ANSWER,
-    "CANCEL": AttemptOutcome.NO_ANSWER,
-    "DONTCALL": AttemptOutcome.REJECTED,
-    "TORTURE": AttemptOutcome.REJECTED,
-    "CONGESTION": AttemptOutcome.CONGESTION,
-    "CHANUNAVAIL": AttemptOutcome.FAILED,
-    "INVALIDARGS": AttemptOutcome.FAILED,
-    "": AttemptOutcome.CANCELLED,
-}
+def dialstatus_outcome(status: str) -> AttemptOutcome:
+    """Dial()'s DIALSTATUS -> how the reserved attempt ended (``dialer.outcomes``' table).
+
+    An empty DIALSTATUS means Dial() never ran (hung up before): the reservation is
+    released; a value Dial() does not document is a failure.
+    """
+    if not status:
+        return AttemptOutcome.CANCELLED
+    outcome = outcome_from_dialstatus(status)
+    return ledger_outcome(outcome) if outcome is not None else AttemptOutcome.FAILED
 
 
 def _utcnow() -> datetime:
@@ -175,7 +171,7 @@ class DialerCheck:
         if not attempt_id.startswith(ATTEMPT_PREFIX):
             raise AgiProtocolError("dialer_result: first argument is not a manual attempt id")
         status = session.env.arg(2).upper()
-        outcome = DIALSTATUS_OUTCOME.get(status, AttemptOutcome.FAILED)
+        outcome = dialstatus_outcome(status)
         await self.gate.resolve(attempt_id, outcome)
         await session.set_variable(v.DIALER_RESULT, outcome.value)
         logger.info(

@@ -159,6 +159,31 @@ _CAUSE_OUTCOME: dict[int, DialOutcome] = {
 }
 
 
+# A final DIALSTATUS -> outcome: the one table, for ARI's ``Dial`` events of the dialer's
+# own calls (``classify_dial``, which refines NOANSWER by the Q.850 cause) and for Dial()'s
+# ``${DIALSTATUS}`` of the agents' manual calls (the ``dialer_result`` AGI).
+# CANCEL (the caller gave up while it rang) reached the network: like no answer.
+# CHANUNAVAIL (the channel could not be had: endpoint unreachable, trunk down) counts as
+# congestion, conservatively: the ledger counts it and its retries stay capped.
+# DONTCALL / TORTURE: the callee's privacy manager refused the call, a rejection.
+DIALSTATUS_OUTCOME: dict[str, DialOutcome] = {
+    DialStatus.ANSWER: DialOutcome.ANSWERED,
+    DialStatus.BUSY: DialOutcome.BUSY,
+    DialStatus.CONGESTION: DialOutcome.CONGESTION,
+    DialStatus.CHANUNAVAIL: DialOutcome.CONGESTION,
+    DialStatus.NOANSWER: DialOutcome.NO_ANSWER,
+    DialStatus.CANCEL: DialOutcome.NO_ANSWER,
+    DialStatus.DONTCALL: DialOutcome.REJECTED,
+    DialStatus.TORTURE: DialOutcome.REJECTED,
+    DialStatus.INVALIDARGS: DialOutcome.FAILED,
+}
+
+
+def outcome_from_dialstatus(status: str) -> DialOutcome | None:
+    """The outcome a final DIALSTATUS says (None for a status that is not final)."""
+    return DIALSTATUS_OUTCOME.get(status.upper())
+
+
 def outcome_from_cause(cause: int | None) -> DialOutcome | None:
     """The outcome a Q.850 cause alone implies before answer, or None when it says nothing."""
     if cause is None:
@@ -189,12 +214,6 @@ def classify_dial(ev: DialEvidence) -> DialOutcome:
     """The outcome of a dial phase that ended without the call being answered into the app
     (or the ANSWERED outcome when the final Dial status says so)."""
     status = ev.final_dialstatus
-    if status == DialStatus.ANSWER:
-        return DialOutcome.ANSWERED
-    if status == DialStatus.BUSY:
-        return DialOutcome.BUSY
-    if status in (DialStatus.CONGESTION, DialStatus.CHANUNAVAIL):
-        return DialOutcome.CONGESTION
     if status == DialStatus.NOANSWER:
         # NOANSWER is also what a reject, an unallocated number and our own DELETE give.
         if ev.cancelled_by_us:
@@ -203,10 +222,9 @@ def classify_dial(ev: DialEvidence) -> DialOutcome:
         if by_cause in (DialOutcome.REJECTED, DialOutcome.UNALLOCATED):
             return by_cause
         return DialOutcome.NO_ANSWER
-    if status in (DialStatus.CANCEL, DialStatus.DONTCALL, DialStatus.TORTURE):
-        return DialOutcome.NO_ANSWER
-    if status == DialStatus.INVALIDARGS:
-        return DialOutcome.FAILED
+    by_status = outcome_from_dialstatus(status) if status is not None else None
+    if by_status is not None:
+        return by_status
     # No final Dial event.
     if not ev.saw_dial:
         # No Dial at all: the dialplan never dialled (no such context/extension),

@@ -196,7 +196,9 @@ async def result(server: AgiServer, dialer_env: bytes, attempt_id: str, status: 
         ("NOANSWER", "no_answer"),
         ("CANCEL", "no_answer"),
         ("CONGESTION", "congestion"),
-        ("CHANUNAVAIL", "failed"),
+        ("CHANUNAVAIL", "congestion"),
+        ("DONTCALL", "rejected"),
+        ("INVALIDARGS", "failed"),
         ("", "cancelled"),
     ],
 )

@@ -41,6 +41,9 @@ CAPTURES = Path("/work/shared/asterisk-reference/ari-events")
         (DialEvidence(None, True, None, 34), DialOutcome.CONGESTION),
         (DialEvidence("CHANUNAVAIL", True, None, 0), DialOutcome.CONGESTION),
         (DialEvidence("INVALIDARGS", True, None, 0), DialOutcome.FAILED),
+        # the callee's privacy manager refused the call
+        (DialEvidence("DONTCALL", True, None, 0), DialOutcome.REJECTED),
+        (DialEvidence("CANCEL", True, None, 0), DialOutcome.NO_ANSWER),
         (DialEvidence(None, False, 21, 21), DialOutcome.REJECTED),
     ],
 )
