@@ -18,21 +18,17 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from agi_scripts.desk_config import DeskConfig
 from agi_scripts.desk_rules import DeskDecision, DeskReason, Grant, decide
 from agi_scripts.desk_store import DeskStore, RatedCall
+from compliance.clock import SYSTEM_CLOCK, utcnow
 from compliance.numbers import InvalidNumber, NumberKind, PhoneNumber
 
 logger = logging.getLogger(__name__)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +53,15 @@ class DeskService:
         config: DeskConfig,
         store: DeskStore,
         *,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         cache_ttl_s: float = 2.0,
         stale_s: float = 10.0,
+        ticks: Callable[[], float] = SYSTEM_CLOCK.now,
     ) -> None:
         self.config = config
         self.store = store
         self.clock = clock
+        self.ticks = ticks  # monotonic seconds, for the cache's age
         self.cache_ttl_s = cache_ttl_s
         self._cache: dict[tuple[str, str], _State] = {}
         self.stale_s = stale_s
@@ -83,7 +81,7 @@ class DeskService:
     async def _state(self, extension: str, at: datetime) -> _State:
         key = (extension, self.month_of(at))
         state = self._cache.get(key)
-        age = time.monotonic() - state.loaded_at if state is not None else float("inf")
+        age = self.ticks() - state.loaded_at if state is not None else float("inf")
         if state is not None and age < self.cache_ttl_s:
             return state
         task = self._loads.get(key)
@@ -100,7 +98,7 @@ class DeskService:
     async def _load(self, key: tuple[str, str], at: datetime) -> _State:
         grants = await self.store.grants(key[0], active_at=at)
         spend = await self.store.month_spend(key[0], key[1])
-        state = _State(tuple(grants), spend, time.monotonic())
+        state = _State(tuple(grants), spend, self.ticks())
         self._cache[key] = state
         return state
 

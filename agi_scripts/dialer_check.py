@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from agi_scripts import variables as v
 from agi_scripts.errors import AgiProtocolError
 from agi_scripts.routes import Route
 from agi_scripts.session import AgiSession
+from compliance.clock import utcnow
 from compliance.model import AttemptOutcome, Decision
 from compliance.numbers import mask
 from dialer.outcomes import ledger_outcome, outcome_from_dialstatus
@@ -73,14 +74,10 @@ def dialstatus_outcome(status: str) -> AttemptOutcome:
     return ledger_outcome(outcome) if outcome is not None else AttemptOutcome.FAILED
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class DialerCheck:
     """The ``dialer_check`` route, bound to one gate."""
 
-    def __init__(self, gate: CheckAndReserve, *, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(self, gate: CheckAndReserve, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.gate = gate
         self.clock = clock
 

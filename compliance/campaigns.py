@@ -21,13 +21,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, time
 from enum import StrEnum
 from pathlib import Path
-from time import monotonic
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from compliance.clock import SYSTEM_CLOCK, Clock
 from compliance.ledger import utcnow
 from compliance.numbers import InvalidNumber, parse
 from compliance.tables import campaigns as campaigns_table
@@ -343,8 +343,11 @@ class CampaignStore:
     dialer host) is seen within ``cache_ttl``.
     """
 
-    def __init__(self, engine: AsyncEngine, *, cache_ttl: float = 1.0) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, cache_ttl: float = 1.0, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self._engine = engine
+        self._clock = clock
         self._reader = reader(engine)
         self._cache_ttl = cache_ttl
         self._cache: dict[str, tuple[float, Campaign | None]] = {}
@@ -357,21 +360,21 @@ class CampaignStore:
         gate its single-flight bookkeeping) on the common, cached path.
         """
         hit = self._cache.get(name)
-        if hit is not None and hit[0] > monotonic():
+        if hit is not None and hit[0] > self._clock.now():
             return True, hit[1]
         return _MISS
 
     def peek_recent(self, name: str, within: float) -> tuple[bool, Campaign | None]:
         """Like ``peek_cached``, but also an expired entry read less than ``within`` s ago."""
         hit = self._cache.get(name)
-        if hit is not None and hit[0] - self._cache_ttl + within > monotonic():
+        if hit is not None and hit[0] - self._cache_ttl + within > self._clock.now():
             return True, hit[1]
         return _MISS
 
     async def find_cached(self, name: str) -> Campaign | None:
         """``find``, answered from memory when looked up less than ``cache_ttl`` s ago."""
         hit = self._cache.get(name)
-        now = monotonic()
+        now = self._clock.now()
         if hit is not None and hit[0] > now:
             return hit[1]
         found = await self.find(name)

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -418,7 +417,7 @@ class RedisLeadMirror:
     async def begin(self, campaign: str, keys: Sequence[str]) -> str:
         """Mark ``keys`` of ``campaign`` as being written; call before the SQL commit."""
         token = uuid.uuid4().hex
-        deadline = str(int(time.time()) + self._write_timeout_s)
+        deadline = str(int(utcnow().timestamp()) + self._write_timeout_s)
         head: list[Any] = [token, deadline, self._hash_prefix, self._suffix(campaign)]
         for i in range(0, max(len(keys), 1), _CHUNK):
             await self._begin(
@@ -470,7 +469,7 @@ class RedisLeadMirror:
                         await pipe.execute()
             old = await self._switch(
                 keys=[self._gen, self._writes, self._pending, self._seq],
-                args=[gen, writes or b"0", str(int(time.time()))],
+                args=[gen, writes or b"0", str(int(utcnow().timestamp()))],
             )
             if old != 0:
                 if old:

@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
+from compliance.clock import utcnow as utcnow
 from compliance.engine import evaluate
 from compliance.model import (
     AttemptOutcome,
@@ -174,8 +175,6 @@ def check_resolution(attempt_id: str, current: AttemptOutcome, new: AttemptOutco
     return True
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def reasons_to_json(reasons: Sequence[Reason]) -> str:

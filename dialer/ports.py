@@ -8,12 +8,14 @@ Tests plug in the real adapters against the simulated PBX and real databases.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
+from compliance.clock import Clock as Clock
+from compliance.clock import ShiftedClock as ShiftedClock
+from compliance.clock import SystemClock as SystemClock
 from compliance.model import AttemptOutcome, Decision
 from dialer.retry import RuleLike
 
@@ -191,37 +193,3 @@ class FinishedRecording:
 
 class RecordingSink(Protocol):
     async def recording_finished(self, rec: FinishedRecording) -> None: ...
-
-
-class Clock(Protocol):
-    def now(self) -> float:
-        """Monotonic seconds (timers, the pacer)."""
-
-    def wall(self) -> datetime:
-        """Timezone-aware wall-clock time (the gate, the ledger, the leads)."""
-
-
-class SystemClock:
-    def now(self) -> float:
-        return time.monotonic()
-
-    def wall(self) -> datetime:
-        return datetime.now(UTC)
-
-
-class ShiftedClock:
-    """The system clock moved to a given wall time (demo and tests: inside calling hours),
-    advancing at ``rate`` wall seconds per real second."""
-
-    def __init__(self, start: datetime, rate: float = 1.0) -> None:
-        if start.tzinfo is None:
-            raise ValueError("ShiftedClock needs a timezone-aware start time")
-        self._start = start
-        self._t0 = time.monotonic()
-        self._rate = rate
-
-    def now(self) -> float:
-        return time.monotonic()
-
-    def wall(self) -> datetime:
-        return self._start + timedelta(seconds=(time.monotonic() - self._t0) * self._rate)

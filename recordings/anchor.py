@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from compliance.clock import utcnow
 from recordings import audit
 from recordings.model import Problem
 from recordings.signing import Signer, canonical, fingerprint, verify_signature
@@ -130,7 +131,7 @@ def sink_of(target: str) -> AnchorSink:
 async def write_anchor(engine: AsyncEngine, signer: Signer, sink: AnchorSink) -> dict[str, Any]:
     """Sign the log's last entry (read from the log, not the head row) and write it out."""
     seq, digest = await audit.last_entry(engine)
-    record = anchor_record(seq, digest, datetime.now(UTC), signer)
+    record = anchor_record(seq, digest, utcnow(), signer)
     await asyncio.to_thread(sink.write, anchor_line(record))
     return record
 

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from compliance.clock import utcnow
 from recordings.model import AuditEntry, Outcome, Problem
 from recordings.pii import mask_text
 from recordings.schema import GENESIS_HASH, audit_head, audit_log, reader
@@ -91,7 +92,7 @@ async def append(
     at: datetime | None = None,
 ) -> AuditEntry:
     """Append one entry inside the caller's transaction (commits or rolls back with it)."""
-    when = (at or datetime.now(UTC)).astimezone(UTC)
+    when = (at or utcnow()).astimezone(UTC)
     # The head row is locked here (FOR UPDATE on PostgreSQL; on SQLite the transaction's
     # BEGIN IMMEDIATE already holds the write lock) and advanced by the database's
     # AFTER INSERT trigger, so an append is two statements.

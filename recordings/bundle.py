@@ -28,12 +28,12 @@ import zipfile
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from compliance.clock import utcnow
 from recordings.model import Problem
 from recordings.signing import Signer, fingerprint, verify_signature
 
@@ -406,5 +406,5 @@ def _file_sha256(path: Path) -> str:
 
 
 def _zip_time() -> tuple[int, int, int, int, int, int]:
-    now = datetime.now(UTC)
+    now = utcnow()
     return (now.year, now.month, now.day, now.hour, now.minute, now.second)

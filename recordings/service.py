@@ -17,7 +17,7 @@ import secrets
 import tempfile
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -26,6 +26,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from compliance.clock import utcnow
 from recordings import audit, index
 from recordings.bundle import (
     AlteredRecording,
@@ -143,8 +144,7 @@ class ComplaintReport:
     cases: tuple[Complaint, ...] = field(default=())
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+_now = utcnow  # the one wall clock (compliance.clock)
 
 
 def _text(value: str, what: str, *, required: bool = False, limit: int = MAX_TEXT) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,6 +9,7 @@ import pytest
 from store_helpers import CALLER_ID, SHANGHAI, LedgerFactory, local
 
 from compliance.campaigns import CampaignState, CampaignStore, parse_campaign_spec
+from compliance.clock import ManualClock
 from compliance.gate import ComplianceGate, ComplianceStores, open_compliance
 from compliance.ledger import ContactLedger
 from compliance.lists import ListReason, ListStore
@@ -97,16 +97,17 @@ async def test_campaign_changes_through_the_store_are_seen_at_once(
 async def test_other_processes_changes_are_seen_after_the_ttl(
     stores: ComplianceStores,
 ) -> None:
-    mine = CampaignStore(stores.engine, cache_ttl=0.05)
+    clock = ManualClock(AT)
+    mine = CampaignStore(stores.engine, cache_ttl=0.05, clock=clock)
     other = CampaignStore(stores.engine)  # as if in another process
     assert await mine.find_cached("remote") is None
     await other.create(parse_campaign_spec({**SPEC, "name": "remote"}))
     assert await mine.find_cached("remote") is None  # still cached
-    await asyncio.sleep(0.06)
+    clock.advance(0.06)
     found = await mine.find_cached("remote")
     assert found is not None and found.name == "remote"
     await other.set_state("remote", CampaignState.RUNNING)
-    await asyncio.sleep(0.06)
+    clock.advance(0.06)
     found = await mine.find_cached("remote")
     assert found is not None and found.state == CampaignState.RUNNING
 

@@ -10,6 +10,7 @@ import pytest
 from store_helpers import CALLER_ID, SHANGHAI, local
 
 from compliance.campaigns import Campaign, CampaignStore, parse_campaign_spec
+from compliance.clock import SYSTEM_CLOCK, Clock, ManualClock
 from compliance.gate import ComplianceGate, ComplianceStores, open_compliance
 from compliance.model import CallRequest
 from compliance.numbers import mask
@@ -130,8 +131,8 @@ async def test_a_cancelled_lookup_leaves_the_waiters_answered(stores: Compliance
 class _CountingCampaigns(CampaignStore):
     """Counts the asynchronous lookups (``find_cached``) and the SQL reads (``find``)."""
 
-    def __init__(self, engine: Any, cache_ttl: float = 60.0) -> None:
-        super().__init__(engine, cache_ttl=cache_ttl)
+    def __init__(self, engine: Any, cache_ttl: float = 60.0, clock: Clock = SYSTEM_CLOCK) -> None:
+        super().__init__(engine, cache_ttl=cache_ttl, clock=clock)
         self.lookups = 0
         self.reads = 0
 
@@ -145,7 +146,8 @@ class _CountingCampaigns(CampaignStore):
 
 
 async def test_peek_answers_only_from_a_fresh_entry(stores: ComplianceStores) -> None:
-    campaigns = _CountingCampaigns(stores.engine, cache_ttl=0.05)
+    clock = ManualClock(AT)
+    campaigns = _CountingCampaigns(stores.engine, cache_ttl=0.05, clock=clock)
     assert campaigns.peek_cached("c1") == (False, None)  # never looked up
     found = await campaigns.find_cached("c1")
     assert found is not None and campaigns.peek_cached("c1") == (True, found)
@@ -154,7 +156,7 @@ async def test_peek_answers_only_from_a_fresh_entry(stores: ComplianceStores) ->
     campaigns.invalidate("c1")
     assert campaigns.peek_cached("c1") == (False, None)
     await campaigns.find_cached("c1")
-    await asyncio.sleep(0.06)
+    clock.advance(0.06)
     assert campaigns.peek_cached("c1") == (False, None)  # stale: find_cached must read again
     assert campaigns.reads == 3
 
