@@ -232,7 +232,7 @@ async def open_stack(
         sink = None
         service = None
         if with_recordings and settings.recordings.enabled:
-            service = await _open_recordings(settings, stores, attempts)
+            service = await _open_recordings(settings, stores, attempts, pol)
             if service is not None:
                 opened.push_async_callback(service.aclose)
                 sink = RecordingIndexSink(
@@ -259,11 +259,12 @@ async def open_stack(
 
 
 async def _open_recordings(
-    settings: Settings, stores: ComplianceStores, attempts: AttemptLog
+    settings: Settings, stores: ComplianceStores, attempts: AttemptLog, policy: Policy
 ) -> RecordingsService | None:
-    """The recordings index, when its secret is configured (``DIALER_NUMBER_KEY``)."""
+    """The recordings index, when its secret is configured (``DIALER_NUMBER_KEY``); numbers
+    are keyed under the policy's numbering plan, as the gate and the lists key them."""
     try:
-        keys = NumberKeys.from_env()
+        keys = NumberKeys.from_env(plan=policy.numbers)
     except NumberKeyError as exc:
         logger.warning("recordings index disabled: %s", exc)
         return None

@@ -77,10 +77,10 @@ async def open_service(
 
     try:
         config = RecordingsConfig.from_env(db_url=args.db, store_dir=args.store)
-        keys = NumberKeys.from_env()
-        keys.signer(config.signing_key_file)  # a bad key file is named now, not mid-command
         # Read even when unused: a bad --policy is an error in every command, not only some.
         policy = policy_of(args)
+        keys = NumberKeys.from_env(plan=policy.numbers)
+        keys.signer(config.signing_key_file)  # a bad key file is named now, not mid-command
     except (ConfigError, NumberKeyError, PolicyError, SigningKeyError) as exc:
         raise UserError(str(exc)) from exc
     engine = await open_engine(config.db_url, schema=config.db_schema)

@@ -3,8 +3,8 @@
 Keys: ``DIALER_DB_URL`` (SQL URL; default SQLite ``var/dialer.sqlite3``),
 ``DIALER_DB_SCHEMA`` (PostgreSQL schema), ``DIALER_RECORDINGS_DIR`` (file store,
 default ``var/recordings``), ``DIALER_NUMBER_KEY`` (secret keying number digests
-and the number cipher; required), ``DIALER_HOME_AREA`` (area code for local
-numbers), ``DIALER_RECORDINGS_RETENTION_DAYS`` (default 365),
+and the number cipher; required; numbers are keyed under the policy's numbering
+plan, ``[numbers]``), ``DIALER_RECORDINGS_RETENTION_DAYS`` (default 365),
 ``DIALER_RECORDINGS_MAX_UPLOAD`` (bytes, default 512 MiB), ``DIALER_SIGNING_KEY_FILE``
 (an Ed25519 PEM private key signing audit anchors and evidence bundles; default:
 derived from ``DIALER_NUMBER_KEY``), ``DIALER_AUDIT_ANCHOR`` (where the API servers

@@ -19,7 +19,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from compliance.masking import mask_text
-from compliance.numbers import InvalidNumber, mask, parse
+from compliance.numbers import InvalidNumber, NumberPlan, mask
 from recordings.signing import Signer, signer_of
 
 KEY_ENV = "DIALER_NUMBER_KEY"
@@ -36,7 +36,7 @@ class NumberKeyError(ValueError):
 class NumberKeys:
     """The keyed digest and the cipher for phone numbers, from one secret."""
 
-    def __init__(self, secret: str | bytes, *, home_area: str = "") -> None:
+    def __init__(self, secret: str | bytes, *, plan: NumberPlan | None = None) -> None:
         raw = secret.encode() if isinstance(secret, str) else secret
         if len(raw) < MIN_SECRET_BYTES:
             raise NumberKeyError(
@@ -47,7 +47,9 @@ class NumberKeys:
         self._cipher = AESGCM(
             hmac.new(raw, b"dialer/recordings/number-cipher/v1", "sha256").digest()
         )
-        self.home_area = home_area
+        # The policy's numbering plan ([numbers]): a number written without its area
+        # code is keyed with the policy's home area, as the gate and the lists key it.
+        self.plan = plan or NumberPlan()
         self._secret = raw
 
     def signer(self, key_file: str = "") -> Signer:
@@ -55,18 +57,18 @@ class NumberKeys:
         return signer_of(self._secret, key_file)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, *, home_area: str = "") -> NumberKeys:
+    def from_env(
+        cls, env: dict[str, str] | None = None, *, plan: NumberPlan | None = None
+    ) -> NumberKeys:
         source = os.environ if env is None else env
         secret = source.get(KEY_ENV, "")
         if not secret:
             raise NumberKeyError(f"{KEY_ENV} is not set (the secret that keys number digests)")
-        return cls(secret, home_area=home_area or source.get("DIALER_HOME_AREA", ""))
+        return cls(secret, plan=plan)
 
     def canonical(self, raw: str) -> str:
         """The canonical number key; raises ``InvalidNumber`` for a malformed number."""
-        if self.home_area:
-            return parse(raw, home_area=self.home_area).key
-        return parse(raw).key
+        return self.plan.parse(raw).key
 
     def digest(self, raw: str) -> str:
         """Hex HMAC-SHA256 of the canonical key: the searchable, non-reversible index value."""

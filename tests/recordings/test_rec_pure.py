@@ -121,6 +121,20 @@ def test_number_digest_is_keyed_and_canonical() -> None:
         NumberKeys.from_env({})
 
 
+def test_number_keys_use_the_policys_numbering_plan() -> None:
+    """A landline written without its area code is keyed with the policy's home area."""
+    from compliance.numbers import NumberPlan
+
+    shanghai = NumberKeys(SECRET, plan=NumberPlan("21"))
+    assert shanghai.digest("62345678") == NumberKeys(SECRET).digest("021-62345678")
+    assert NumberKeys(SECRET).digest("62345678") == NumberKeys(SECRET).digest("010-62345678")
+    # the environment no longer has a say: one numbering plan, the policy's
+    env = {"DIALER_NUMBER_KEY": SECRET, "DIALER_HOME_AREA": "21"}
+    assert NumberKeys.from_env(env).digest("62345678") == NumberKeys(SECRET).digest("62345678")
+    planned = NumberKeys.from_env(env, plan=NumberPlan("21"))
+    assert planned.digest("62345678") == shanghai.digest("62345678")
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
