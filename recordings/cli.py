@@ -218,7 +218,7 @@ async def cmd_verify_bundle(args: argparse.Namespace) -> int:
         try:
             public = await asyncio.to_thread(load_public_key, Path(args.public_key))
         except SigningKeyError as exc:
-            raise _user_error(str(exc)) from exc
+            raise UserError(str(exc)) from exc
         problems = await asyncio.to_thread(verify_bundle, path, public)
         print("checked with the given public key; the audit log was not consulted")
     else:
