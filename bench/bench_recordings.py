@@ -25,12 +25,13 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from identity.model import Principal, Role
 from recordings import index
 from recordings.config import RecordingsConfig
-from recordings.model import Role, SearchQuery
+from recordings.model import SearchQuery
 from recordings.pii import NumberKeys
 from recordings.schema import open_engine, recordings
-from recordings.service import Principal, RecordingsService
+from recordings.service import RecordingsService
 from recordings.store import FileStore
 
 PG_URL = os.environ.get("DIALER_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")

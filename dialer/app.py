@@ -47,6 +47,8 @@ from dialer.logmasking import MaskingAccessLogger
 from dialer.ports import CallControl, Clock, SystemClock
 from dialer.runner import InboundPolicy, Runner, RunnerConfig
 from dialer.timeline import AttemptCallTimeline
+from identity.store import IdentityStore
+from recordings.audit import AccessAudit
 from recordings.blacklist import ListStoreBlacklist
 from recordings.config import RecordingsConfig
 from recordings.http import make_recordings_app
@@ -172,6 +174,7 @@ class DialerStack:
     attempts: AttemptLog
     runner: Runner
     policy: Policy
+    identity: IdentityStore
     recordings: RecordingsService | None = None
 
     async def load_campaign(self, name: str) -> None:
@@ -189,6 +192,7 @@ class DialerStack:
         await self.events.stop()
         await self.client.close()
         await self.stores.close()
+        await self.identity.aclose()
         if self.recordings is not None:
             await self.recordings.aclose()
 
@@ -240,6 +244,15 @@ async def open_stack(
                     AriRecordingSource(client),
                     delete_from_spool=settings.recordings.delete_from_spool,
                 )
+        # Users, tokens and sessions for every API and page; changes and sign-ins go to the
+        # access audit log once the recordings index has made its tables.
+        identity = await IdentityStore.open(
+            settings.database.url,
+            schema=settings.database.schema or None,
+            audit=AccessAudit() if service is not None else None,
+            clock=clock,
+        )
+        opened.push_async_callback(identity.aclose)
         runner = Runner(
             control=control or DialplanCallControl(client),
             gate=GateAdapter(stores.gate),
@@ -255,7 +268,9 @@ async def open_stack(
         events.on_any(runner.handle_event)
         # Everything opened: from here on DialerStack.close() owns it.
         opened.pop_all()
-    return DialerStack(settings, client, events, stores, attempts, runner, pol, service)
+    return DialerStack(
+        settings, client, events, stores, attempts, runner, pol, identity, recordings=service
+    )
 
 
 async def _open_recordings(
@@ -307,14 +322,14 @@ def http_app(stack: DialerStack) -> web.Application:
     ``/api/recordings/`` when the recordings index is open.
 
     Both read ``Authorization: Bearer``. The dialer API takes the shared ``http.token``
-    and the recordings users' tokens (``dialer user token``), each user acting with
-    its role (``dialer.http_api``). aiohttp runs a parent app's middlewares for its
+    and the users' tokens (``dialer user token``, the ``identity`` store), each user
+    acting with its role (``dialer.http_api``). aiohttp runs a parent app's middlewares for its
     sub-apps too: the dialer's guard leaves the recordings prefix to the recordings
     app's own guard.
     """
-    app = make_api_app(stack, token=stack.settings.http.token, users=stack.recordings)
+    app = make_api_app(stack, token=stack.settings.http.token, users=stack.identity)
     if stack.recordings is not None:
-        app.add_subapp(RECORDINGS_PREFIX, make_recordings_app(stack.recordings))
+        app.add_subapp(RECORDINGS_PREFIX, make_recordings_app(stack.recordings, stack.identity))
     return app
 
 
@@ -330,11 +345,10 @@ async def serve(settings: Settings) -> int:
     try:
         await stack.load_all_campaigns()
         app = http_app(stack)
-        if not settings.http.token and stack.recordings is None:
+        if not settings.http.token and not await stack.identity.has_users():
             logger.warning(
-                "the dialer HTTP API on %s:%s is OPEN: set http.token, or enable the "
-                "recordings index (DIALER_NUMBER_KEY) and give each user a token "
-                "(dialer user add / dialer user token)",
+                "the dialer HTTP API on %s:%s is OPEN until a user exists: set http.token, "
+                "or add users and give each a token (dialer user add / dialer user token)",
                 settings.http.host,
                 settings.http.port,
             )

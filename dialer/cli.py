@@ -27,6 +27,7 @@ from compliance.console import UserError as UserError
 COMMAND_MODULES: tuple[str, ...] = (
     "compliance.cli",
     "recordings.cli",
+    "identity.cli",
     "agi_scripts.cli",
     "dialer.commands",
     "simulation.cli",

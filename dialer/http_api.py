@@ -13,12 +13,12 @@ full phone number (masked).
 
 Who may do what (``Authorization: Bearer <token>``; ``/api/health`` is open):
 the shared ``http.token`` may do everything (integrations, the PBX's inbound
-signal); a user token of the recordings users (``dialer user token NAME``) acts
-with the user's role: an ``agent`` only on ``/api/agents/<own agent id>``, a
-``supervisor`` or ``admin`` on everything, ``compliance`` may read the campaigns
-and their figures. With neither a shared token nor a user store the API is open
-(development only; ``dialer serve`` warns). Paths under ``/api/recordings/``
-are the recordings app's own and are left to its guard.
+signal); a user's token (``dialer user token NAME``, the ``identity`` store) acts
+with the user's role as ``identity.access.decide`` rules: an ``agent`` only on
+``/api/agents/<own agent id>``, a ``supervisor`` or ``admin`` on everything,
+``compliance`` may read the campaigns and their figures. With neither a shared token
+nor any user the API is open (development only; ``dialer serve`` warns). Paths under
+``/api/recordings/`` are the recordings app's own and are left to its guard.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ from dialer.ari.errors import AriError
 from dialer.attempt_model import AttemptRecord
 from dialer.dispositions import DispositionPlan, DispositionRejected, DispositionRequest
 from dialer.ports import CampaignPlan, LiveFigures
-from recordings.model import Role
-from recordings.service import Principal
+from identity.access import Action, decide
+from identity.model import Principal, Role
 
 
 class DialerControl(Protocol):
@@ -138,9 +138,11 @@ class ApiBackend(Protocol):
 
 
 class Authenticator(Protocol):
-    """The user behind a bearer token (``recordings.service.RecordingsService``)."""
+    """The user behind a bearer token (``identity.store.IdentityStore``)."""
 
     async def authenticate(self, token: str) -> Principal | None: ...
+
+    async def has_users(self) -> bool: ...
 
 
 class Access(StrEnum):
@@ -154,21 +156,23 @@ class Access(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ApiGuard:
-    """The shared token and/or the user store; neither means an open API."""
+    """The shared token and/or the user store; neither (or a store with no user yet)
+    means an open API."""
 
     token: str = ""
     users: Authenticator | None = None
 
-    @property
-    def open(self) -> bool:
-        return not self.token and self.users is None
+    async def is_open(self) -> bool:
+        if self.token:
+            return False
+        return self.users is None or not await self.users.has_users()
 
 
 SHARED_TOKEN_USER = Principal("http.token", Role.ADMIN)
-_ROLES: dict[Access, frozenset[Role]] = {
-    Access.AGENT: frozenset({Role.SUPERVISOR, Role.ADMIN}),
-    Access.READ: frozenset({Role.SUPERVISOR, Role.ADMIN, Role.COMPLIANCE}),
-    Access.CONTROL: frozenset({Role.SUPERVISOR, Role.ADMIN}),
+_ACTIONS: dict[Access, Action] = {
+    Access.AGENT: Action.AGENT_ACT,
+    Access.READ: Action.CAMPAIGNS_READ,
+    Access.CONTROL: Action.CAMPAIGNS_CONTROL,
 }
 RECORDINGS_PREFIX = "/api/recordings/"
 
@@ -188,12 +192,12 @@ def _error(status: int, message: str, field: str = "") -> web.Response:
 
 
 def allowed(user: Principal, access: Access, agent_id: str) -> bool:
-    """May ``user`` use a route asking ``access`` (about agent ``agent_id``)?"""
+    """May ``user`` use a route asking ``access`` (about agent ``agent_id``)?
+    ``identity.access.decide`` answers."""
     if access is Access.OPEN:
         return True
-    if access is Access.AGENT and user.role is Role.AGENT:
-        return bool(user.agent_id) and user.agent_id == agent_id
-    return user.role in _ROLES[access]
+    owner = agent_id if access is Access.AGENT else None
+    return decide(user, _ACTIONS[access], owner).allowed
 
 
 async def _caller(guard: ApiGuard, header: str) -> Principal | None:
@@ -210,7 +214,7 @@ async def _caller(guard: ApiGuard, header: str) -> Principal | None:
 @web.middleware
 async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     guard = request.app[GUARD_KEY]
-    if guard.open or request.path.startswith(RECORDINGS_PREFIX):
+    if request.path.startswith(RECORDINGS_PREFIX) or await guard.is_open():
         return await handler(request)
     route = request.match_info.route.resource
     key = f"{request.method} {route.canonical}" if route is not None else ""

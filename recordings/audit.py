@@ -387,3 +387,31 @@ async def verify(engine: AsyncEngine, *, anchors: Sequence[AnchorPoint] = ()) ->
             )
         )
     return problems
+
+
+class AccessAudit:
+    """``identity.store.AuditTrail`` on this log: users, tokens, sign-ins and sessions are
+    audited in the same hash chain as recordings and complaints."""
+
+    async def record(
+        self,
+        conn: AsyncConnection,
+        *,
+        actor: str,
+        role: str,
+        action: str,
+        target: str,
+        reason: str,
+        denied: bool = False,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        await append(
+            conn,
+            actor=actor,
+            role=role,
+            action=action,
+            target=target,
+            reason=reason,
+            outcome=Outcome.DENIED if denied else Outcome.OK,
+            detail=detail,
+        )

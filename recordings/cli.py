@@ -1,4 +1,4 @@
-"""``dialer recordings|complaint|user|audit``: the command line of the recordings area.
+"""``dialer recordings|complaint|audit``: the command line of the recordings area.
 
 Every command takes ``--db URL`` (default ``$DIALER_DB_URL`` or SQLite
 ``var/dialer.sqlite3``), ``--store DIR`` (default ``$DIALER_RECORDINGS_DIR``
@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from compliance.console import EXIT_NO, EXIT_OK, EXIT_UNAVAILABLE, UserError
+from identity.model import Principal, Role
 from recordings import audit
 from recordings.anchor import AnchorError, read_anchors, sink_of, write_anchor
 from recordings.bundle import verify_bundle
@@ -41,14 +42,12 @@ from recordings.model import (
     Judgement,
     Origin,
     Problem,
-    Role,
     SearchQuery,
 )
 from recordings.naming import BadName, check_ident
 from recordings.pii import NumberKeyError, NumberKeys, mask
 from recordings.schema import open_engine
 from recordings.service import (
-    Principal,
     RecordingsError,
     RecordingsService,
     complaint_public,
@@ -259,10 +258,16 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from dialer.logmasking import MaskingAccessLogger
+    from identity.store import IdentityStore
     from recordings.http import make_standalone_app
 
     async with open_service(args, blacklist=True) as service:
-        runner = web.AppRunner(make_standalone_app(service), access_log_class=MaskingAccessLogger)
+        identity = await IdentityStore.open(
+            service.config.db_url, schema=service.config.db_schema, audit=audit.AccessAudit()
+        )
+        runner = web.AppRunner(
+            make_standalone_app(service, identity), access_log_class=MaskingAccessLogger
+        )
         await runner.setup()
         site = web.TCPSite(runner, args.host, args.port)
         await site.start()
@@ -271,6 +276,7 @@ async def cmd_serve(args: argparse.Namespace) -> int:
             await asyncio.Event().wait()
         finally:
             await runner.cleanup()
+            await identity.aclose()
     return EXIT_OK
 
 
@@ -349,36 +355,7 @@ async def cmd_complaint_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# --- users and audit -------------------------------------------------------------------------
-
-
-async def cmd_user_add(args: argparse.Namespace) -> int:
-    async with open_service(args) as service:
-        user = await service.add_user(
-            _actor(args, Role.ADMIN), args.name, Role(args.role), agent_id=args.agent_id
-        )
-    print(
-        f"user {user.name} ({user.role.value}"
-        f"{', agent ' + user.agent_id if user.agent_id else ''}) added"
-    )
-    return EXIT_OK
-
-
-async def cmd_user_token(args: argparse.Namespace) -> int:
-    async with open_service(args) as service:
-        tid, token = await service.issue_token(
-            _actor(args, Role.ADMIN), args.name, label=args.label
-        )
-    print(f"token {tid} for {args.name} (shown once, only its SHA-256 is stored):", file=sys.stderr)
-    print(token)
-    return EXIT_OK
-
-
-async def cmd_user_revoke(args: argparse.Namespace) -> int:
-    async with open_service(args) as service:
-        await service.revoke_token(_actor(args, Role.ADMIN), args.token_id)
-    print(f"token {args.token_id} revoked")
-    return EXIT_OK
+# --- audit -------------------------------------------------------------------------
 
 
 async def cmd_audit_verify(args: argparse.Namespace) -> int:
@@ -572,20 +549,6 @@ def register(subparsers: Any) -> None:
     p = _leaf(csub, "report", cmd_complaint_report, "open and closed cases, judgements, actions")
     p.add_argument("--from", dest="since", default=None)
     p.add_argument("--to", dest="until", default=None)
-
-    usr = subparsers.add_parser("user", help="API users and tokens")
-    usub = usr.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = _leaf(usub, "add", cmd_user_add, "add a user with a role")
-    p.add_argument("name")
-    p.add_argument("--role", choices=[r.value for r in Role], required=True)
-    p.add_argument(
-        "--agent-id", default="", help="the agent id an agent user may see (default: name)"
-    )
-    p = _leaf(usub, "token", cmd_user_token, "issue an API token (printed once)")
-    p.add_argument("name")
-    p.add_argument("--label", default="")
-    p = _leaf(usub, "revoke", cmd_user_revoke, "revoke an API token")
-    p.add_argument("token_id", type=int)
 
     aud = subparsers.add_parser("audit", help="the access audit log")
     asub = aud.add_subparsers(dest="action", metavar="ACTION", required=True)

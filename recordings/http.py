@@ -1,6 +1,6 @@
 """The recordings HTTP API: an aiohttp sub-application for ``/api/recordings``.
 
-``make_recordings_app(service)`` returns a ``web.Application`` that ``dialer serve``
+``make_recordings_app(service, identity)`` returns a ``web.Application`` that ``dialer serve``
 mounts with ``root.add_subapp("/api/recordings", app)``. Every request needs
 ``Authorization: Bearer <token>`` (tokens from ``dialer user token``). Every
 search, view, play and export needs a ``reason`` and is written to the audit
@@ -8,7 +8,8 @@ log; every refusal (400/401/403/404/409/413/416) is written there too, as a deni
 Phone numbers in responses are always masked; only the compliance role's evidence
 export carries them in full.
 
-Routes (relative to the mount point; permission in brackets, see ``recordings.policy``):
+Routes (relative to the mount point; the action ``identity.access.decide`` is asked in
+brackets; users and tokens are the ``identity`` store's):
   GET  /search?number&from&to&agent&campaign&complaint&limit&cursor&reason   [search]
   GET  /files/{name}?reason            metadata              [play, or own recording]
   GET  /files/{name}/audio?reason      audio, Range -> 206/416 [play, or own recording]
@@ -38,6 +39,9 @@ from typing import Any
 
 from aiohttp import web
 
+from identity.access import Action, decide
+from identity.model import Principal, Role
+from identity.store import IdentityError, IdentityStore
 from recordings.anchor import anchor_periodically, sink_of
 from recordings.model import (
     AttemptMeta,
@@ -45,16 +49,13 @@ from recordings.model import (
     ComplaintStatus,
     Judgement,
     Origin,
-    Role,
     SearchQuery,
 )
 from recordings.naming import BadName, check_format, check_ident, check_name, media_type
 from recordings.pii import mask, mask_text
-from recordings.policy import Permission, allows, may_open
 from recordings.service import (
     BadInput,
     NotFound,
-    Principal,
     RecordingsError,
     RecordingsService,
     complaint_public,
@@ -65,6 +66,7 @@ from recordings.service import (
 logger = logging.getLogger(__name__)
 
 SERVICE_KEY: web.AppKey[RecordingsService] = web.AppKey("recordings_service", RecordingsService)
+IDENTITY_KEY: web.AppKey[IdentityStore] = web.AppKey("recordings_identity", IdentityStore)
 LIMITS_KEY: web.AppKey[tuple[int, int]] = web.AppKey("recordings_limits", tuple)
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("recordings_principal", Principal)
 SIZE: web.RequestKey[int] = web.RequestKey("recordings_size", int)
@@ -112,15 +114,15 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("missing bearer token (Authorization: Bearer <token>)")
-        who = await service.authenticate(token.strip())
+        who = await request.config_dict[IDENTITY_KEY].authenticate(token.strip())
         if who is None:
             actor = "unknown-token"
             raise Unauthorized("invalid or revoked token")
         actor, role = who.name, who.role.value
         request[PRINCIPAL] = who
         return await handler(request)
-    except (RecordingsError, BadName) as exc:
-        status = exc.status if isinstance(exc, RecordingsError) else 400
+    except (RecordingsError, IdentityError, BadName) as exc:
+        status = exc.status if isinstance(exc, RecordingsError | IdentityError) else 400
         message = str(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -146,10 +148,12 @@ def _route_name(request: web.Request) -> str:
     return info.canonical if info is not None else "?"
 
 
-def require(request: web.Request, permission: Permission) -> Principal:
+def require(request: web.Request, action: Action, owner: str | None = None) -> Principal:
+    """The caller, if ``identity.access`` allows it ``action``; else ``Forbidden``."""
     who = _principal(request)
-    if not allows(who.role, permission):
-        raise Forbidden(f"role {who.role.value} may not {permission.value.replace('_', ' ')}")
+    decision = decide(who, action, owner)
+    if not decision.allowed:
+        raise Forbidden(decision.reason)
     return who
 
 
@@ -264,7 +268,7 @@ def search_query(request: web.Request) -> tuple[SearchQuery, dict[str, str]]:
 
 
 async def search(request: web.Request) -> web.Response:
-    who = require(request, Permission.SEARCH)
+    who = require(request, Action.RECORDINGS_SEARCH)
     query, shown = search_query(request)
     reason = reason_of(request)
     page = await _service(request).search(who, query, reason=reason, filters=shown)
@@ -277,13 +281,11 @@ async def search(request: web.Request) -> web.Response:
 
 
 async def _open(request: web.Request) -> tuple[Principal, Any, str]:
-    who = _principal(request)
-    if not (allows(who.role, Permission.PLAY) or allows(who.role, Permission.PLAY_OWN)):
-        raise Forbidden(f"role {who.role.value} may not open recordings")
+    who = require(request, Action.RECORDINGS_PLAY)
     name = check_name(request.match_info["name"])
     reason = reason_of(request)
     rec = await _service(request).get(name)
-    if not may_open(who.role, who.agent_id, rec.agent):
+    if not decide(who, Action.RECORDINGS_PLAY, rec.agent).allowed:
         raise Forbidden(f"recording {name} belongs to another agent")
     return who, rec, reason
 
@@ -330,7 +332,7 @@ async def play(request: web.Request) -> web.StreamResponse:
 
 async def ingest(request: web.Request) -> web.Response:
     """Desk-phone hook: ``POST /ingest?name=&number=&started_at=...`` with the audio as body."""
-    who = require(request, Permission.INGEST)
+    who = require(request, Action.RECORDINGS_INGEST)
     q = request.query
     limit = request.config_dict[LIMITS_KEY][0]
     if request.content_length is not None and request.content_length > limit:
@@ -377,7 +379,7 @@ def _complaint_id(request: web.Request) -> int:
 
 
 async def complaint_register(request: web.Request) -> web.Response:
-    who = require(request, Permission.COMPLAINT_WRITE)
+    who = require(request, Action.COMPLAINTS_WRITE)
     data = await read_json(request)
     try:
         channel = ComplaintChannel(_str_field(data, "channel", required=True))
@@ -395,7 +397,7 @@ async def complaint_register(request: web.Request) -> web.Response:
 
 
 async def complaint_list(request: web.Request) -> web.Response:
-    require(request, Permission.COMPLAINT_READ)
+    require(request, Action.COMPLAINTS_READ)
     raw = request.query.get("status")
     try:
         status = None if raw is None else ComplaintStatus(raw)
@@ -406,14 +408,14 @@ async def complaint_list(request: web.Request) -> web.Response:
 
 
 async def complaint_get(request: web.Request) -> web.Response:
-    require(request, Permission.COMPLAINT_READ)
+    require(request, Action.COMPLAINTS_READ)
     return web.json_response(
         complaint_public(await _service(request).complaint(_complaint_id(request)))
     )
 
 
 async def complaint_report(request: web.Request) -> web.Response:
-    require(request, Permission.COMPLAINT_READ)
+    require(request, Action.COMPLAINTS_READ)
     q = request.query
     since = parse_time(q["from"], "from") if "from" in q else None
     until = parse_time(q["to"], "to") if "to" in q else None
@@ -436,7 +438,7 @@ async def complaint_report(request: web.Request) -> web.Response:
 
 
 async def complaint_judge(request: web.Request) -> web.Response:
-    who = require(request, Permission.COMPLAINT_WRITE)
+    who = require(request, Action.COMPLAINTS_WRITE)
     data = await read_json(request)
     fault = data.get("company_at_fault")
     if not isinstance(fault, bool):
@@ -464,7 +466,7 @@ async def complaint_judge(request: web.Request) -> web.Response:
 
 
 async def complaint_close(request: web.Request) -> web.Response:
-    who = require(request, Permission.COMPLAINT_WRITE)
+    who = require(request, Action.COMPLAINTS_WRITE)
     data = await read_json(request)
     case = await _service(request).close(
         who, _complaint_id(request), reply=_str_field(data, "reply")
@@ -473,7 +475,7 @@ async def complaint_close(request: web.Request) -> web.Response:
 
 
 async def complaint_export(request: web.Request) -> web.StreamResponse:
-    who = require(request, Permission.EXPORT)
+    who = require(request, Action.RECORDINGS_EXPORT)
     cid = _complaint_id(request)
     reason = reason_of(request)
     service = _service(request)
@@ -508,13 +510,13 @@ def _unlink(path: Path) -> None:
 
 
 async def user_add(request: web.Request) -> web.Response:
-    who = require(request, Permission.MANAGE_USERS)
+    who = require(request, Action.USERS_MANAGE)
     data = await read_json(request)
     try:
         role = Role(_str_field(data, "role", required=True))
     except ValueError as exc:
         raise BadInput("role must be one of admin, compliance, supervisor, agent") from exc
-    user = await _service(request).add_user(
+    user = await request.config_dict[IDENTITY_KEY].add_user(
         who, _str_field(data, "name", required=True), role, agent_id=_str_field(data, "agent_id")
     )
     return web.json_response(
@@ -524,25 +526,27 @@ async def user_add(request: web.Request) -> web.Response:
 
 
 async def token_issue(request: web.Request) -> web.Response:
-    who = require(request, Permission.MANAGE_USERS)
+    who = require(request, Action.USERS_MANAGE)
     data = await read_json(request)
-    name = check_ident(request.match_info["name"], "user name")
-    tid, token = await _service(request).issue_token(who, name, label=_str_field(data, "label"))
+    name = request.match_info["name"]
+    identity = request.config_dict[IDENTITY_KEY]
+    tid, token = await identity.issue_token(who, name, label=_str_field(data, "label"))
     return web.json_response(
         {"id": tid, "token": token, "note": "shown once; store it now"}, status=201
     )
 
 
 async def token_revoke(request: web.Request) -> web.Response:
-    who = require(request, Permission.MANAGE_USERS)
-    await _service(request).revoke_token(who, parse_int(request.match_info["id"], "token id"))
+    who = require(request, Action.USERS_MANAGE)
+    identity = request.config_dict[IDENTITY_KEY]
+    await identity.revoke_token(who, parse_int(request.match_info["id"], "token id"))
     return web.json_response({"revoked": True})
 
 
 async def audit_show(request: web.Request) -> web.Response:
     from recordings import audit
 
-    require(request, Permission.AUDIT_READ)
+    require(request, Action.AUDIT_READ)
     limit = parse_int(request.query.get("limit", "100"), "limit", high=1000)
     entries = await audit.tail(_service(request).engine, limit)
     return web.json_response(
@@ -569,7 +573,7 @@ async def audit_show(request: web.Request) -> web.Response:
 async def audit_verify(request: web.Request) -> web.Response:
     from recordings import audit
 
-    require(request, Permission.AUDIT_READ)
+    require(request, Action.AUDIT_READ)
     problems = await audit.verify(_service(request).engine)
     return web.json_response(
         {
@@ -584,7 +588,7 @@ def _problem(p: Any) -> dict[str, str]:
 
 
 async def store_verify(request: web.Request) -> web.Response:
-    require(request, Permission.MAINTAIN)
+    require(request, Action.STORE_MAINTAIN)
     checked, problems = await _service(request).verify_store()
     return web.json_response(
         {"checked": checked, "ok": not problems, "problems": [_problem(p) for p in problems]}
@@ -592,7 +596,7 @@ async def store_verify(request: web.Request) -> web.Response:
 
 
 async def store_purge(request: web.Request) -> web.Response:
-    who = require(request, Permission.MAINTAIN)
+    who = require(request, Action.STORE_MAINTAIN)
     data = await read_json(request)
     dry_run = data.get("dry_run", False)
     if not isinstance(dry_run, bool):
@@ -634,6 +638,7 @@ async def _anchoring(app: web.Application) -> AsyncIterator[None]:
 
 def make_recordings_app(
     service: RecordingsService,
+    identity: IdentityStore,
     *,
     max_upload_bytes: int | None = None,
     max_json_bytes: int | None = None,
@@ -642,6 +647,7 @@ def make_recordings_app(
     app = web.Application(middlewares=[guard])
     app[SERVICE_KEY] = service
     app.cleanup_ctx.append(_anchoring)
+    app[IDENTITY_KEY] = identity
     app[LIMITS_KEY] = (
         max_upload_bytes or service.config.max_upload_bytes,
         max_json_bytes or service.config.max_json_bytes,
@@ -670,8 +676,8 @@ def make_recordings_app(
     return app
 
 
-def make_standalone_app(service: RecordingsService) -> web.Application:
+def make_standalone_app(service: RecordingsService, identity: IdentityStore) -> web.Application:
     """A root app with the recordings API mounted at ``/api/recordings`` (``recordings serve``)."""
     root = web.Application()
-    root.add_subapp("/api/recordings", make_recordings_app(service))
+    root.add_subapp("/api/recordings", make_recordings_app(service, identity))
     return root

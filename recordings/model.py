@@ -1,4 +1,6 @@
-"""Values of the recordings area: recording metadata, complaints, users and roles.
+"""Values of the recordings area: recording metadata, complaints, audit entries.
+
+Users, roles and principals are ``identity.model``'s.
 
 Pure data, no I/O. Times are timezone-aware UTC ``datetime`` values. Phone numbers
 never appear here in plaintext except in ``AttemptMeta.number`` (the machine input
@@ -18,13 +20,6 @@ class Origin(StrEnum):
 
     DIALER = "dialer"  # ARI RecordingFinished of a dialer call
     DESK = "desk"  # desk-phone dialplan hook
-
-
-class Role(StrEnum):
-    ADMIN = "admin"
-    COMPLIANCE = "compliance"
-    SUPERVISOR = "supervisor"
-    AGENT = "agent"
 
 
 class ComplaintChannel(StrEnum):
@@ -130,15 +125,6 @@ class Complaint:
     closed_at: datetime | None
     recording_ids: tuple[int, ...] = field(default=())
     number: str = ""  # plaintext: only filled for the compliance role's evidence export
-
-
-@dataclass(frozen=True, slots=True)
-class User:
-    id: int
-    name: str
-    role: Role
-    agent_id: str
-    active: bool
 
 
 @dataclass(frozen=True, slots=True)

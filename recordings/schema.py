@@ -1,8 +1,8 @@
 """SQL tables of the recordings area and the engine that serves them.
 
-Tables (prefix ``rec_`` for recordings and complaints, ``access_`` for users,
-tokens and the audit log) live in one ``MetaData`` without a schema: on
-PostgreSQL the engine's search path decides where they are. Times are
+Tables (prefix ``rec_`` for recordings and complaints, ``access_`` for the audit
+log; users, tokens and sessions are ``identity.schema``'s) live in one ``MetaData``
+without a schema: on PostgreSQL the engine's search path decides where they are. Times are
 ``UtcDateTime`` (aware in, aware UTC out, on SQLite too). Phone numbers are held
 as an HMAC digest and a masked form; the plaintext exists only encrypted in
 ``rec_complaints.number_enc``.
@@ -120,28 +120,6 @@ complaint_recordings = Table(
         primary_key=True,
         index=True,
     ),
-)
-
-users = Table(
-    "access_users",
-    metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("name", String(64), nullable=False, unique=True),
-    Column("role", String(16), nullable=False),
-    Column("agent_id", String(64), nullable=False, default=""),
-    Column("active", Boolean, nullable=False, default=True),
-    Column("created_at", UtcDateTime(), nullable=False),
-)
-
-tokens = Table(
-    "access_tokens",
-    metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("user_id", BigId, ForeignKey("access_users.id"), nullable=False, index=True),
-    Column("token_sha256", String(64), nullable=False, unique=True),
-    Column("label", String(64), nullable=False, default=""),
-    Column("created_at", UtcDateTime(), nullable=False),
-    Column("revoked_at", UtcDateTime(), nullable=True),
 )
 
 audit_log = Table(

@@ -3,17 +3,15 @@
 ``RecordingsService`` composes the SQL index, the file store, the audit log, the
 number keys, a ``Blacklist`` (the do-not-call list) and a ``CallTimeline``. Every
 state change and its audit entry commit in one transaction. Authorization is the
-caller's job (``recordings.policy``; the HTTP layer and the CLI check it); the
+caller's job (``identity.access``; the HTTP layer and the CLI ask it); the
 service records *who* did it and *why* in the audit log.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
-import secrets
 import tempfile
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,6 +25,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from compliance.clock import utcnow
+from identity.access import Action, decide
+from identity.model import Principal, Role
 from recordings import audit, index
 from recordings.bundle import (
     AlteredRecording,
@@ -46,29 +46,23 @@ from recordings.model import (
     Outcome,
     Problem,
     Recording,
-    Role,
     SearchPage,
     SearchQuery,
-    User,
 )
 from recordings.naming import check_format, check_ident, check_name
 from recordings.pii import InvalidNumber, NumberKeys, mask, mask_text
-from recordings.policy import sees_plaintext_in_export
 from recordings.schema import (
     complaint_recordings,
     complaints,
     open_engine,
     reader,
     recordings,
-    tokens,
-    users,
 )
 from recordings.store import FileStore, RecordingSource, StoredFile
 
 logger = logging.getLogger(__name__)
 
 MAX_TEXT = 10_000
-TOKEN_BYTES = 32
 
 
 class RecordingsError(Exception):
@@ -107,15 +101,6 @@ class Blacklist(Protocol):
     async def add(
         self, number: str, *, reason: str, source: str, actor: str, note: str = ""
     ) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is acting: a user of the API, or the CLI/dialer acting for a named operator."""
-
-    name: str
-    role: Role
-    agent_id: str = ""
 
 
 DIALER = Principal("dialer", Role.ADMIN)
@@ -660,7 +645,7 @@ class RecordingsService:
         Numbers are plaintext only for the compliance role (rules D); for anyone else
         they are masked, in the manifest, the complaint and the call data alike.
         """
-        plaintext = sees_plaintext_in_export(who.role)
+        plaintext = decide(who, Action.RECORDINGS_EXPORT_PLAINTEXT).allowed
         async with self.reader.connect() as conn:
             case = await self._complaint(conn, complaint_id)
             enc = (
@@ -849,131 +834,6 @@ class RecordingsService:
                     )
             last = int(rows[-1].id)
 
-    # -- users and tokens ---------------------------------------------------------------------
-
-    async def add_user(self, who: Principal, name: str, role: Role, *, agent_id: str = "") -> User:
-        try:
-            check_ident(name, "user name")
-            if agent_id:
-                check_ident(agent_id, "agent id")
-        except ValueError as exc:
-            raise BadInput(str(exc)) from exc
-        if role is Role.AGENT and not agent_id:
-            agent_id = name
-        try:
-            async with self.engine.begin() as conn:
-                result = await conn.execute(
-                    users.insert()
-                    .values(
-                        name=name,
-                        role=role.value,
-                        agent_id=agent_id,
-                        active=True,
-                        created_at=_now(),
-                    )
-                    .returning(users.c.id)
-                )
-                uid = int(result.scalar_one())
-                await audit.append(
-                    conn,
-                    actor=who.name,
-                    role=who.role.value,
-                    action="user.add",
-                    target=f"user:{name}",
-                    reason="account created",
-                    detail={"role": role.value, "agent_id": agent_id},
-                )
-        except IntegrityError as exc:
-            raise Conflict(f"user {name} already exists") from exc
-        return User(uid, name, role, agent_id, True)
-
-    async def issue_token(
-        self, who: Principal, user_name: str, *, label: str = ""
-    ) -> tuple[int, str]:
-        """A new API token for a user: returns (token id, token). Only its SHA-256 is stored;
-        the token itself is shown this once."""
-        _text(label, "label", limit=64)
-        token = secrets.token_urlsafe(TOKEN_BYTES)
-        async with self.engine.begin() as conn:
-            user = (await conn.execute(select(users).where(users.c.name == user_name))).first()
-            if user is None or not user.active:
-                raise NotFound(f"no active user {user_name}")
-            result = await conn.execute(
-                tokens.insert()
-                .values(
-                    user_id=user.id,
-                    token_sha256=token_digest(token),
-                    label=label,
-                    created_at=_now(),
-                )
-                .returning(tokens.c.id)
-            )
-            tid = int(result.scalar_one())
-            await audit.append(
-                conn,
-                actor=who.name,
-                role=who.role.value,
-                action="token.issue",
-                target=f"token:{tid}",
-                reason="token created",
-                detail={"user": user_name, "label": label},
-            )
-        return tid, token
-
-    async def revoke_token(self, who: Principal, token_id: int) -> None:
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                update(tokens)
-                .where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None))
-                .values(revoked_at=_now())
-            )
-            if result.rowcount == 0:
-                raise NotFound(f"no active token {token_id}")
-            await audit.append(
-                conn,
-                actor=who.name,
-                role=who.role.value,
-                action="token.revoke",
-                target=f"token:{token_id}",
-                reason="token revoked",
-            )
-
-    async def authenticate(self, token: str) -> Principal | None:
-        """The user a bearer token belongs to, or None (unknown, revoked, inactive user)."""
-        if not token or len(token) > 128:
-            return None
-        async with self.reader.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(users.c.name, users.c.role, users.c.agent_id)
-                    .select_from(tokens.join(users, tokens.c.user_id == users.c.id))
-                    .where(
-                        tokens.c.token_sha256 == token_digest(token),
-                        tokens.c.revoked_at.is_(None),
-                        users.c.active.is_(True),
-                    )
-                )
-            ).first()
-        return None if row is None else Principal(row.name, Role(row.role), row.agent_id)
-
-    async def list_tokens(self) -> list[dict[str, Any]]:
-        async with self.reader.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(
-                        tokens.c.id,
-                        users.c.name,
-                        tokens.c.label,
-                        tokens.c.created_at,
-                        tokens.c.revoked_at,
-                    )
-                    .select_from(tokens.join(users, tokens.c.user_id == users.c.id))
-                    .order_by(tokens.c.id)
-                )
-            ).all()
-        return [dict(r._mapping) for r in rows]
-
-
 def _exported_digests(detail: str) -> set[str]:
     try:
         data = json.loads(detail)
@@ -983,9 +843,6 @@ def _exported_digests(detail: str) -> set[str]:
         return set()
     return {str(data.get("bundle_sha256", ""))}
 
-
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _row_complaint(row: Any, links: tuple[int, ...]) -> Complaint:

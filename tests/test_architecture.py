@@ -30,6 +30,12 @@ PURE_MODULES = (
     "dialer.retry",
     "agi_scripts.desk_rules",
     "recordings.naming",
+    "identity.model",
+    "identity.names",
+    "identity.passwords",
+    "identity.lockout",
+    "identity.access",
+    "identity.sessions",
 )
 FORBIDDEN = ("asyncio", "aiohttp", "redis", "sqlalchemy", "panoramisk", "asyncpg", "aiosqlite")
 
@@ -54,6 +60,6 @@ def test_pure_core_imports_no_io_library() -> None:
 
 
 def test_required_layout_exists() -> None:
-    for name in ("dialer", "agi_scripts", "asterisk_conf", "compliance", "recordings",
+    for name in ("dialer", "agi_scripts", "asterisk_conf", "compliance", "recordings", "identity",
                  "tests", "docker", "pyproject.toml", "README.md"):
         assert (ROOT / name).exists(), f"required top-level entry missing: {name}"

@@ -1,5 +1,5 @@
 """Who may use which route of the dialer API ``dialer serve`` mounts: the shared token,
-and the recordings users' own tokens acting with their roles.
+and the users' own tokens (the identity store) acting with their roles.
 
 The real stack (simpbx over sockets, SQLite, the recordings index and its users);
 no campaign needs to run: the guard answers before any handler does.
@@ -21,8 +21,8 @@ from dialer.config import HttpSettings
 from dialer.http_api import Access, allowed
 from dialer.ports import ShiftedClock
 from dialer.runner import RunnerConfig
-from recordings.model import Role
-from recordings.service import DIALER, Principal
+from identity.model import Principal, Role
+from recordings.service import DIALER
 from simulation.demo import business_hours_start, demo_stack, seed_campaign
 from simulation.demo_data import DEMO_POLICY, campaign_spec, numbers_ending
 from simulation.simpbx.server import running_simpbx
@@ -80,8 +80,7 @@ def test_the_role_table(user: Principal, access: Access, agent: str, expected: b
 
 
 async def test_users_act_with_their_roles(stack: DialerStack) -> None:
-    service = stack.recordings
-    assert service is not None
+    service = stack.identity
     await service.add_user(DIALER, "ann", Role.AGENT, agent_id="701")
     await service.add_user(DIALER, "sam", Role.SUPERVISOR)
     await service.add_user(DIALER, "carol", Role.COMPLIANCE)

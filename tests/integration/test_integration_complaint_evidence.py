@@ -28,7 +28,7 @@ from dialer.config import HttpSettings
 from dialer.ports import ShiftedClock
 from dialer.runner import RunnerConfig
 from dialer.timeline import AttemptCallTimeline
-from recordings.model import Role
+from identity.model import Role
 from recordings.service import DIALER
 from simulation.agents import SimulatedAgents
 from simulation.demo import business_hours_start, demo_stack, seed_campaign
@@ -124,8 +124,8 @@ async def test_complaint_via_serve_api_blacklists_and_bundles_timeline_and_decis
     number = target.number
     assert not (await stack.stores.lists.status(number)).blacklisted
 
-    await stack.recordings.add_user(DIALER, "carol", Role.COMPLIANCE)
-    carol = (await stack.recordings.issue_token(DIALER, "carol"))[1]
+    await stack.identity.add_user(DIALER, "carol", Role.COMPLIANCE)
+    carol = (await stack.identity.issue_token(DIALER, "carol"))[1]
     client = TestClient(TestServer(http_app(stack)))
     await client.start_server()
     try:

@@ -21,13 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from compliance.lists import ListStore
 from compliance.policy import default_policy
 from compliance.tables import open_engine as open_compliance_engine
+from identity.model import Principal, Role
+from identity.store import IdentityStore
+from recordings.audit import AccessAudit
 from recordings.blacklist import ListStoreBlacklist
 from recordings.bundle import MappingCallTimeline
 from recordings.config import RecordingsConfig
-from recordings.model import AttemptMeta, Origin, Recording, Role
+from recordings.model import AttemptMeta, Origin, Recording
 from recordings.pii import NumberKeys
 from recordings.schema import open_engine
-from recordings.service import Principal, RecordingsService
+from recordings.service import RecordingsService
 from recordings.store import FileStore
 
 SECRET = "test-number-secret-0123456789abcdef"
@@ -56,6 +59,7 @@ def wav_bytes(seconds: float = 1.0, freq: float = 440.0, rate: int = 8000) -> by
 @dataclass
 class Env:
     service: RecordingsService
+    identity: IdentityStore
     lists: ListStore
     engine: AsyncEngine
     timeline: MappingCallTimeline
@@ -136,10 +140,12 @@ async def env(db_target: tuple[str, str | None], tmp_path: Path) -> AsyncIterato
         blacklist=ListStoreBlacklist(lists),
         timeline=timeline,
     )
+    identity = await IdentityStore.open(url, schema=schema, audit=AccessAudit())
     spool = tmp_path / "spool"
     spool.mkdir()
     try:
-        yield Env(service, lists, engine, timeline, spool, url, schema)
+        yield Env(service, identity, lists, engine, timeline, spool, url, schema)
     finally:
+        await identity.aclose()
         await engine.dispose()
         await list_engine.dispose()

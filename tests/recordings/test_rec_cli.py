@@ -1,4 +1,4 @@
-"""The CLI end to end on SQLite: ingest, search, complaint flow, export, verify, users, audit."""
+"""The CLI end to end on SQLite: ingest, search, complaint flow, export, verify, audit."""
 
 from __future__ import annotations
 
@@ -124,20 +124,6 @@ def test_cli_complaint_flow_export_and_verify(
     db.close()
     code, out, _ = run(["audit", "verify", *opts], capsys)
     assert code == 1 and "edited" in out and "seq 2" in out
-
-
-def test_cli_users_and_tokens(opts: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(["user", "add", "carol", "--role", "compliance", *opts], capsys)
-    assert code == 0
-    code, out, err = run(["user", "token", "carol", "--label", "desk", *opts], capsys)
-    token = out.strip()
-    assert code == 0 and len(token) >= 43 and "shown once" in err
-    code, out, _ = run(["user", "add", "carol", "--role", "agent", *opts], capsys)
-    assert code == EXIT_BAD_INPUT and "already exists" in out
-    code, out, _ = run(["user", "revoke", "1", *opts], capsys)
-    assert code == 0
-    code, out, _ = run(["user", "revoke", "1", *opts], capsys)
-    assert code == EXIT_BAD_INPUT
 
 
 def test_cli_needs_the_number_key(

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from rec_helpers import COMPLIANCE, NUMBER, OTHER, T0, Env
 
+from identity.model import Principal, Role
 from recordings import audit
-from recordings.model import ComplaintChannel, ComplaintStatus, Judgement, Role, SearchQuery
-from recordings.service import BadInput, Conflict, Principal
+from recordings.model import ComplaintChannel, ComplaintStatus, Judgement, SearchQuery
+from recordings.service import BadInput, Conflict
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -15,9 +15,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from rec_helpers import ADMIN, NUMBER, OTHER, Env, wav_bytes
 
+from identity.model import Role
 from recordings import audit
 from recordings.http import make_recordings_app
-from recordings.model import Outcome, Role
+from recordings.model import Outcome
 
 pytestmark = pytest.mark.timeout(60)
 BASE = "/api/recordings"
@@ -58,14 +59,17 @@ async def api(env: Env) -> AsyncIterator[Api]:
         ("ann", Role.AGENT, "a1"),
         ("bob", Role.AGENT, "a2"),
     ):
-        await service.add_user(ADMIN, name, role, agent_id=agent)
-        tokens[name] = (await service.issue_token(ADMIN, name))[1]
+        await env.identity.add_user(ADMIN, name, role, agent_id=agent)
+        tokens[name] = (await env.identity.issue_token(ADMIN, name))[1]
     await env.add("rec-1", agent="a1", freq=440)
     await env.add("rec-2", agent="a2", freq=550)
     await env.add("rec-3", number=OTHER, agent="a1", freq=660)
     root = web.Application()
     root.add_subapp(
-        BASE, make_recordings_app(service, max_upload_bytes=MAX_UPLOAD, max_json_bytes=MAX_JSON)
+        BASE,
+        make_recordings_app(
+            service, env.identity, max_upload_bytes=MAX_UPLOAD, max_json_bytes=MAX_JSON
+        ),
     )
     client = TestClient(TestServer(root))
     await client.start_server()
@@ -86,10 +90,10 @@ async def test_authentication_is_required_and_refusals_are_audited(api: Api) -> 
     await api.call(
         "GET", "/search?reason=x", None, expect=401, headers={"Authorization": "Basic abc"}
     )
-    tid, token = await api.env.service.issue_token(ADMIN, "sam", label="laptop")
+    tid, token = await api.env.identity.issue_token(ADMIN, "sam", label="laptop")
     api.tokens["sam2"] = token
     await api.call("GET", "/search?reason=x", "sam2", expect=200)
-    await api.env.service.revoke_token(ADMIN, tid)
+    await api.env.identity.revoke_token(ADMIN, tid)
     await api.call("GET", "/search?reason=x", "sam2", expect=401)
     found = (await denials(api.env))[before:]
     assert [(e.actor, json.loads(e.detail)["status"]) for e in found] == [
@@ -99,7 +103,7 @@ async def test_authentication_is_required_and_refusals_are_audited(api: Api) -> 
         ("unknown-token", 401),
     ]
     # The token is stored only as its SHA-256.
-    from recordings.schema import tokens as tokens_table
+    from identity.schema import tokens as tokens_table
 
     async with api.env.engine.connect() as conn:
         stored = (await conn.execute(tokens_table.select())).all()

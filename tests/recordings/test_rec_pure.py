@@ -1,4 +1,4 @@
-"""Pure parts: names, paths, policy, Range parsing, number digests and masking, the store."""
+"""Pure parts: names, paths, Range parsing, number digests and masking, the store."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rec_helpers import NUMBER, SECRET, Env, wav_bytes
 
 import recordings
 from recordings.http import RangeNotSatisfiable, parse_range
-from recordings.model import AttemptMeta, Role
+from recordings.model import AttemptMeta
 from recordings.naming import (
     BadName,
     check_ident,
@@ -21,7 +21,6 @@ from recordings.naming import (
     recording_name_for_attempt,
 )
 from recordings.pii import NumberKeyError, NumberKeys, mask_text
-from recordings.policy import Permission, allows, may_open, sees_plaintext_in_export
 from recordings.store import FileStore, SpoolSource
 
 
@@ -63,17 +62,6 @@ def test_idents_and_paths() -> None:
         content_path("../" + "a" * 61, "wav")
     with pytest.raises(BadName):
         content_path(digest, "exe")
-
-
-def test_policy_table() -> None:
-    assert allows(Role.COMPLIANCE, Permission.EXPORT)
-    assert not allows(Role.SUPERVISOR, Permission.EXPORT)
-    assert not allows(Role.AGENT, Permission.SEARCH)
-    assert not allows(Role.ADMIN, Permission.PLAY)
-    assert may_open(Role.AGENT, "a1", "a1") and not may_open(Role.AGENT, "a1", "a2")
-    assert not may_open(Role.AGENT, "", "")
-    assert may_open(Role.SUPERVISOR, "", "a2")
-    assert sees_plaintext_in_export(Role.COMPLIANCE) and not sees_plaintext_in_export(Role.ADMIN)
 
 
 @pytest.mark.parametrize(
@@ -222,7 +210,7 @@ async def test_ingest_of_a_real_recording_finished_event(env: Env) -> None:
         )
 
 
-PURE = ("model", "naming", "policy")
+PURE = ("model", "naming")
 FORBIDDEN = {"asyncio", "aiohttp", "redis", "sqlalchemy", "panoramisk"}
 
 
