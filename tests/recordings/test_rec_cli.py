@@ -12,6 +12,7 @@ import pytest
 from rec_helpers import NUMBER, SECRET, wav_bytes
 
 from dialer.cli import EXIT_BAD_INPUT, UserError
+from identity.cli import register as register_users
 from recordings.cli import register
 from tests.conftest import RedisTarget
 
@@ -21,7 +22,9 @@ pytestmark = pytest.mark.timeout(60)
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     """Parse and run like ``dialer.cli.main`` does (this package's commands only)."""
     parser = argparse.ArgumentParser(prog="dialer")
-    register(parser.add_subparsers(dest="command", required=True))
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    register(subparsers)
+    register_users(subparsers)
     args = parser.parse_args(argv)
     try:
         code = int(asyncio.run(args.handler(args)))
@@ -244,7 +247,7 @@ def test_cli_audit_anchor_and_verify_against_it(
     opts: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for name in ("a", "b"):
-        code, out, _ = run(["user", "add", name, "--role", "agent", *opts], capsys)
+        code, out, _ = run(["user", "add", name, "--role", "agent", *opts[:2]], capsys)
         assert code == 0, out
     anchors = tmp_path / "anchors.log"
     code, out, _ = run(["audit", "anchor", "--to", f"file:{anchors}", *opts], capsys)
