@@ -31,18 +31,11 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
+from compliance.console import EXIT_OK, EXIT_UNAVAILABLE, UserError
 from compliance.database import DEFAULT_SQLITE_URL
 from identity.model import Principal, Role, User
 from identity.names import BadIdentityName, check_user_name
 from identity.store import IdentityError, IdentityStore
-
-EXIT_OK, EXIT_UNAVAILABLE = 0, 3
-
-
-def _user_error(message: str) -> Exception:
-    from dialer.cli import UserError
-
-    return UserError(message)
 
 
 def _actor(args: argparse.Namespace) -> Principal:
@@ -50,7 +43,7 @@ def _actor(args: argparse.Namespace) -> Principal:
     try:
         check_user_name(name.replace("cli:", "cli-", 1))
     except BadIdentityName as exc:
-        raise _user_error(f"--actor: {exc}") from exc
+        raise UserError(f"--actor: {exc}") from exc
     return Principal(name, Role.ADMIN)
 
 
@@ -74,11 +67,11 @@ def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         line = sys.stdin.readline()
         if not line:
-            raise _user_error("--password-stdin: standard input is empty")
+            raise UserError("--password-stdin: standard input is empty")
         return line.rstrip("\r\n")
     first = getpass.getpass("password: ")
     if getpass.getpass("again: ") != first:
-        raise _user_error("the two passwords differ; nothing changed")
+        raise UserError("the two passwords differ; nothing changed")
     return first
 
 
@@ -136,7 +129,7 @@ async def cmd_enable(args: argparse.Namespace) -> int:
 
 async def cmd_unlock(args: argparse.Namespace) -> int:
     if args.name is None and args.address is None:
-        raise _user_error("give a user NAME, --address A, or both")
+        raise UserError("give a user NAME, --address A, or both")
     async with open_store(args) as store:
         cleared = await store.reset_lockout(_actor(args), name=args.name, address=args.address)
     print(f"lock-out cleared ({cleared} counter(s) removed)")
@@ -205,7 +198,7 @@ def _run(fn: Command) -> Command:
         try:
             return await fn(args)
         except IdentityError as exc:
-            raise _user_error(str(exc)) from exc
+            raise UserError(str(exc)) from exc
         except (OperationalError, OSError) as exc:
             print(f"dialer {args.command}: unavailable: {exc}", file=sys.stderr)
             return EXIT_UNAVAILABLE

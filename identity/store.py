@@ -17,7 +17,7 @@ import hashlib
 import secrets
 import unicodedata
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 from sqlalchemy import delete, func, select, update
@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from compliance.clock import SYSTEM_CLOCK, Clock
 from identity.lockout import FailureCount, LockoutPolicy, Scope, after_failure, locked_until
 from identity.model import (
     ActiveSession,
@@ -95,16 +96,6 @@ class AuditTrail(Protocol):
     ) -> None: ...
 
 
-class WallClock(Protocol):
-    def wall(self) -> datetime:
-        """Timezone-aware wall-clock time."""
-
-
-class SystemWallClock:
-    def wall(self) -> datetime:
-        return datetime.now(UTC)
-
-
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -133,7 +124,7 @@ class IdentityStore:
         engine: AsyncEngine,
         *,
         audit: AuditTrail | None = None,
-        clock: WallClock | None = None,
+        clock: Clock | None = None,
         hasher: PasswordHasher | None = None,
         lockout: LockoutPolicy | None = None,
         session_policy: SessionPolicy | None = None,
@@ -141,7 +132,7 @@ class IdentityStore:
         self.engine = engine
         self.reader = reader(engine)
         self.audit = audit
-        self.clock = clock or SystemWallClock()
+        self.clock = clock or SYSTEM_CLOCK
         self.hasher = hasher or PasswordHasher()
         self.lockout = lockout or LockoutPolicy()
         self.session_policy = session_policy or SessionPolicy()
@@ -156,7 +147,7 @@ class IdentityStore:
         *,
         schema: str | None = None,
         audit: AuditTrail | None = None,
-        clock: WallClock | None = None,
+        clock: Clock | None = None,
         create: bool = True,
     ) -> IdentityStore:
         """Connect (creating missing tables when ``create``); ``aclose`` releases it."""

@@ -4,11 +4,11 @@ real PostgreSQL, with the access audit log of the recordings area and a clock th
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
+from compliance.clock import ManualClock
 from identity.passwords import PasswordHasher
 from identity.schema import create_tables, open_engine
 from identity.store import IdentityStore
@@ -16,17 +16,6 @@ from recordings.audit import AccessAudit
 from recordings.schema import open_engine as open_recordings_engine
 
 T0 = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
-
-
-@dataclass
-class ManualClock:
-    now: datetime = T0
-
-    def wall(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -41,7 +30,7 @@ def db_target(request: pytest.FixtureRequest) -> tuple[str, str | None]:
 
 @pytest.fixture
 def clock() -> ManualClock:
-    return ManualClock()
+    return ManualClock(T0)
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from identity_helpers import ManualClock
 from sqlalchemy import select
 
+from compliance.clock import ManualClock
 from identity.model import (
     ActiveSession,
     Principal,
@@ -83,15 +83,15 @@ async def test_lockout_per_user_and_its_expiry(store: IdentityStore, clock: Manu
     for _ in range(limit - 1):
         assert refused(await store.sign_in("ann", "wrong password", ADDRESS)).locked_until is None
     last = refused(await store.sign_in("ann", "wrong password", "10.9.9.9"))
-    until = clock.now + store.lockout.lock_for
+    until = clock.wall() + store.lockout.lock_for
     assert last.locked_until == until
     # locked: even the right password is not checked
     locked = refused(await store.sign_in("ann", PASSWORD, "10.7.7.7"))
     assert (locked.reason, locked.locked_until) == (RefusalReason.USER_LOCKED, until)
     assert "locked until" in locked.message
-    clock.advance(minutes=14, seconds=59)
+    clock.advance(14 * 60 + 59)
     refused(await store.sign_in("ann", PASSWORD, ADDRESS))
-    clock.advance(seconds=1)  # the lock has ended by itself
+    clock.advance(1)  # the lock has ended by itself
     signed_in(await store.sign_in("ann", PASSWORD, ADDRESS))
     # a success clears the counter: one more failure does not lock again
     assert refused(await store.sign_in("ann", "wrong password", ADDRESS)).locked_until is None
@@ -121,18 +121,19 @@ async def test_sessions_expire_idle_and_absolute(store: IdentityStore, clock: Ma
     await store.add_user(ADMIN, "ann", Role.AGENT, agent_id="701", password=PASSWORD)
     policy = store.session_policy
     idle = signed_in(await store.sign_in("ann", PASSWORD))
-    clock.advance(seconds=policy.idle_timeout.total_seconds() - 1)
-    assert (await active(store, idle.session_id)).idle_deadline == clock.now + policy.idle_timeout
-    clock.advance(seconds=policy.idle_timeout.total_seconds())  # unused for the whole timeout
+    clock.advance(policy.idle_timeout.total_seconds() - 1)
+    deadline = (await active(store, idle.session_id)).idle_deadline
+    assert deadline == clock.wall() + policy.idle_timeout
+    clock.advance(policy.idle_timeout.total_seconds())  # unused for the whole timeout
     assert await store.resolve_session(idle.session_id) is None
 
     busy = signed_in(await store.sign_in("ann", PASSWORD))
-    assert busy.expires_at == clock.now + policy.lifetime
+    assert busy.expires_at == clock.wall() + policy.lifetime
     steps = int(policy.lifetime / policy.touch_every)
     for _ in range(steps - 1):  # used every minute: the idle timeout never bites
-        clock.advance(seconds=policy.touch_every.total_seconds())
+        clock.advance(policy.touch_every.total_seconds())
         await active(store, busy.session_id)
-    clock.advance(seconds=policy.touch_every.total_seconds())  # the shift is over
+    clock.advance(policy.touch_every.total_seconds())  # the shift is over
     assert await store.resolve_session(busy.session_id) is None
     assert await store.resolve_session("") is None
     assert await store.resolve_session("x" * 500) is None
