@@ -619,6 +619,18 @@ def _check_caller_id(
                     f"{mask(request.dialled_number)}",
                 )
             )
+        elif presented not in policy.own_numbers:
+            # The "dialled number" comes from the lead list: it must still be one of the
+            # company's own numbers, never a private line someone typed in.
+            reasons.append(
+                Reason(
+                    R.CALLER_ID_NOT_IN_POOL,
+                    RULES[R.CALLER_ID_NOT_IN_POOL],
+                    f"callback presents {_shown(request.caller_id)}, the number the customer "
+                    "dialled, but it is not one of the company's numbers (caller_id.pool or "
+                    "caller_id.service_numbers)",
+                )
+            )
         return
     if presented is None or presented not in policy.caller_id_pool:
         why = "is not a valid number" if presented is None else "is not in caller_id.pool"

@@ -141,7 +141,11 @@ def _request(
 ) -> CallRequest:
     """The ``CallRequest`` for a call, from what the caller gave and the campaign's lead."""
     chosen_product = product or (lead.product if lead and lead.product else found.products[0])
-    dialled = dialled_number or (lead.dialled_number if lead else None)
+    # Whether the call follows the customer's own call is the lead's fact, not the
+    # caller's flag (art. 35): a lead with a dialled number is only ever called back.
+    lead_dialled = lead.dialled_number if lead else None
+    dialled = lead_dialled or dialled_number
+    is_callback = is_callback or bool(lead_dialled)
     if caller_id is None:
         # A callback presents the number the customer dialled (A.5); the engine checks it.
         caller_id = dialled if is_callback and dialled else found.caller_id

@@ -114,6 +114,14 @@ class Policy:
     special_numbers: Mapping[str, str]  # key -> category
     segments: Mapping[str, Segment]
     tz: tzinfo = field(compare=False, repr=False)
+    # The company's declared service numbers (hotlines customers call, e.g. 400-...):
+    # with the pool, the only numbers a call may present (art. 35).
+    service_numbers: frozenset[str] = frozenset()
+
+    @property
+    def own_numbers(self) -> frozenset[str]:
+        """Every number the company may present: the caller-ID pool and its service numbers."""
+        return self.caller_id_pool | self.service_numbers
 
     def __hash__(self) -> int:  # the mappings are not hashable; equal policies hash equal
         return hash((self.version, self.source, self.caps, self.caller_id_pool, self.numbers))
@@ -193,7 +201,7 @@ _SCHEMA: dict[str, Any] = {
         "product_refusals": None,
     },
     "recall": {"months": None},
-    "caller_id": {"pool": None},
+    "caller_id": {"pool": None, "service_numbers": None},
     "numbers": {
         "home_area": None,
         "premium_prefixes": None,
@@ -283,6 +291,7 @@ class _Validator:
             caps=caps,
             recall_months=self.integer(d["recall"], "months", "recall.months", 1, 120),
             caller_id_pool=self.caller_ids(d["caller_id"], plan),
+            service_numbers=self.caller_ids(d["caller_id"], plan, "service_numbers"),
             numbers=plan,
             customer_kinds=self.kinds(d["numbers"]),
             special_categories=tuple(self.str_list(d["special_numbers"], "categories", _SC)),
@@ -336,16 +345,18 @@ class _Validator:
             raise self.fail("numbers.customer_kinds", "must not be empty")
         return frozenset(NumberKind(x) for x in names)
 
-    def caller_ids(self, c: Mapping[str, Any], plan: NumberPlan) -> frozenset[str]:
+    def caller_ids(
+        self, c: Mapping[str, Any], plan: NumberPlan, name: str = "pool"
+    ) -> frozenset[str]:
         keys: set[str] = set()
-        for i, raw in enumerate(self.str_list(c, "pool", "caller_id.pool")):
+        for i, raw in enumerate(self.str_list(c, name, f"caller_id.{name}")):
             try:
                 num = plan.parse(raw)
             except InvalidNumber as exc:
-                raise self.fail(f"caller_id.pool[{i}]", str(exc)) from None
+                raise self.fail(f"caller_id.{name}[{i}]", str(exc)) from None
             if num.kind in (NumberKind.EMERGENCY, NumberKind.PREMIUM_RATE, NumberKind.INTERNAL):
                 raise self.fail(
-                    f"caller_id.pool[{i}]",
+                    f"caller_id.{name}[{i}]",
                     f"{num.masked} is a {num.kind.value} number, not a caller ID",
                 )
             keys.add(num.key)
@@ -459,7 +470,10 @@ def policy_to_dict(policy: Policy) -> dict[str, Any]:
             "product_refusals": policy.caps.product_refusals,
         },
         "recall": {"months": policy.recall_months},
-        "caller_id": {"pool": sorted(policy.caller_id_pool)},
+        "caller_id": {
+            "pool": sorted(policy.caller_id_pool),
+            "service_numbers": sorted(policy.service_numbers),
+        },
         "numbers": {
             "home_area": policy.numbers.home_area,
             "premium_prefixes": list(policy.numbers.premium_prefixes),

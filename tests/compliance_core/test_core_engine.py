@@ -405,10 +405,24 @@ def test_empty_pool_says_so() -> None:
     assert "the pool is empty: set caller_id.pool" in d.reasons[0].message
 
 
+SERVICE_POLICY = parse_policy(
+    'version = "test-1"\n[caller_id]\npool = ["010-58001234", "400-123-4567"]\n'
+    'service_numbers = ["400-888-9999"]\n',
+    "test.toml",
+)
+
+
 def test_callback_presents_the_number_the_customer_dialled() -> None:
-    # 400-888-9999 is not in the pool: a callback must present it anyway
+    # 400-888-9999 is a declared service number, not in the pool: a callback presents it
     cb = req(is_callback=True, dialled_number="400-888-9999", caller_id="4008889999")
-    assert ev(cb).allowed
+    assert ev(cb, policy=SERVICE_POLICY).allowed
+    # ... and only because the company declared it as its own (art. 35)
+    d = ev(cb)
+    only(d, R.CALLER_ID_NOT_IN_POOL)
+    assert d.reasons[0].message == (
+        "callback presents 400****999, the number the customer dialled, but it is not one "
+        "of the company's numbers (caller_id.pool or caller_id.service_numbers)"
+    )
     d = ev(replace(cb, caller_id=CID))  # a pool number is not enough for a callback
     only(d, R.CALLER_ID_MUST_BE_DIALLED_NUMBER)
     assert d.reasons[0].message == (
@@ -419,6 +433,12 @@ def test_callback_presents_the_number_the_customer_dialled() -> None:
     only(ev(replace(cb, caller_id="junk")), R.CALLER_ID_MUST_BE_DIALLED_NUMBER)
     # the same number written differently is the same number
     assert ev(replace(cb, dialled_number="+86 010 5800 1234", caller_id="58001234")).allowed
+
+
+def test_callback_never_presents_a_private_number() -> None:
+    # a lead whose "dialled number" is a private mobile: presenting it is refused
+    cb = req(is_callback=True, dialled_number="139 0013 9000", caller_id="13900139000")
+    only(ev(cb, policy=SERVICE_POLICY), R.CALLER_ID_NOT_IN_POOL)
 
 
 # --- A.6 recall, A.7 script ---------------------------------------------------------

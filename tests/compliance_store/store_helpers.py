@@ -18,6 +18,7 @@ TEST_POLICY_TEXT = """
 version = "store-test-1"
 [caller_id]
 pool = ["010-58001234"]
+service_numbers = ["010-58005678"]
 """
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

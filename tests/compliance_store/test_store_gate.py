@@ -84,3 +84,32 @@ async def test_callback_presents_the_dialled_number(stores: ComplianceStores) ->
     assert ReasonCode.CALLER_ID_MUST_BE_DIALLED_NUMBER in wrong.codes
     right = await gate.check("13600136000", "c1", None, AT, is_callback=True)
     assert right.allowed, right.reasons
+
+
+async def test_a_lead_from_the_customers_own_call_is_a_callback_without_the_flag(
+    stores: ComplianceStores,
+) -> None:
+    """Art. 35 is derived from the lead (it has a dialled number), never only from a flag:
+    the manual-call and CLI paths pass no flag and a pool number, and are refused."""
+    gate = stores.gate
+    pool = await gate.check("13600136000", "c1", None, AT, caller_id="010-58001234")
+    assert ReasonCode.CALLER_ID_MUST_BE_DIALLED_NUMBER in pool.codes
+    reserved = await gate.check_and_reserve(
+        "13600136000", "c1", None, AT, caller_id="010-58001234", attempt_id="cb-1"
+    )
+    assert not reserved.allowed and await stores.ledger.history("13600136000") == []
+    dialled = await gate.check("13600136000", "c1", None, AT, caller_id="010-58005678")
+    assert dialled.allowed, dialled.reasons
+
+
+async def test_a_callback_presenting_a_private_number_is_refused(stores: ComplianceStores) -> None:
+    """The dialled number a lead list claims must still be one of the company's numbers."""
+    await stores.leads.import_text(
+        "number,segment,product,assigned_at,dialled_number\n"
+        "13300133000,default,loan,2026-10-20T09:00,139 0013 9000\n",
+        "private.csv",
+        "c1",
+        tz=SHANGHAI,
+    )
+    d = await stores.gate.check("13300133000", "c1", None, AT, caller_id="13900139000")
+    assert d.codes == (ReasonCode.CALLER_ID_NOT_IN_POOL,), d.codes
