@@ -154,6 +154,31 @@ leads = Table(
 )
 Index("ix_leads_due", leads.c.campaign, leads.c.status, leads.c.next_attempt_at)
 
+# --- the deployment: agent directory, ledger of record -----------------------------------------
+
+#: The agent directory an administrator maintains (``dialer agent add``): the only
+#: softphone endpoints the dialer ever calls for an agent (agent id -> endpoint, PBX).
+agent_directory = Table(
+    "dialer_agent_directory",
+    metadata,
+    Column("agent_id", String(64), primary_key=True),
+    Column("endpoint", String(256), nullable=False),
+    Column("pbx", String(128), nullable=False),
+    Column("added_by", String(128), nullable=False),
+    Column("added_at", UtcDateTime, nullable=False),
+)
+
+#: Deployment-wide settings decided once and read by every process: where the ledger
+#: of record lives (``ledger.backend`` sql|redis, ``ledger.redis_url``,
+#: ``ledger.redis_prefix``, ``ledger.generation``).
+deployment_settings = Table(
+    "dialer_deployment",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
 
 #: Execution option marking an engine (``reader``) whose transactions only read.
 READ_ONLY_OPTION = "compliance_read_only"

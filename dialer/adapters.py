@@ -24,7 +24,9 @@ from compliance.lists import ListReason, ListStore
 from compliance.model import AttemptOutcome, Decision
 from dialer.ari.client import AriClient
 from dialer.ari.errors import AriConflict, AriError, AriNotFound, AriUnprocessable
+from dialer.legs import AgentLeg, Leg, admit
 from dialer.ports import (
+    AgentDirectory,
     CampaignPlan,
     ChannelEndedEarly,
     DialLead,
@@ -50,13 +52,23 @@ IO_ERRORS: tuple[type[BaseException], ...] = (
 class AriCallControl:
     """``CallControl`` over the typed ARI client."""
 
-    def __init__(self, client: AriClient, *, amd_context: str = "dialer-amd") -> None:
+    def __init__(
+        self,
+        client: AriClient,
+        *,
+        directory: AgentDirectory,
+        customer_endpoint: str,
+        amd_context: str = "dialer-amd",
+    ) -> None:
         self.client = client
+        self.directory = directory
+        self.customer_endpoint = customer_endpoint
         self.amd_context = amd_context
 
     async def originate(
         self,
         *,
+        leg: Leg,
         channel_id: str,
         endpoint: str,
         caller_id: str,
@@ -65,6 +77,20 @@ class AriCallControl:
         variables: dict[str, str],
         amd: bool,
     ) -> None:
+        # The one place calls are made: no gate decision, no customer call; no directory
+        # entry, no agent call (dialer.legs). Raises OriginateRefused, sends nothing.
+        admit(
+            leg,
+            channel_id=channel_id,
+            endpoint=endpoint,
+            caller_id=caller_id,
+            customer_endpoint=self.customer_endpoint,
+            directory_endpoint=(
+                await self.directory.endpoint_of(leg.agent_id)
+                if isinstance(leg, AgentLeg)
+                else None
+            ),
+        )
         if amd:
             # The AMD pattern: run AMD() in the dialplan, which then hands the call
             # to Stasis(dialer,amd,STATUS,CAUSE). The app is not subscribed to a

@@ -37,6 +37,7 @@ from dialer.adapters import (
     RecordingIndexSink,
     campaign_plan,
 )
+from dialer.agent_directory import AgentDirectory
 from dialer.ari.client import AriClient
 from dialer.ari.errors import AriError, AriNotFound, AriUnauthorized
 from dialer.ari.ws import AriEvents
@@ -152,7 +153,6 @@ def runner_config(settings: Settings) -> RunnerConfig:
     d = settings.dialer
     return RunnerConfig(
         customer_endpoint=d.customer_endpoint,
-        agent_endpoint=d.agent_endpoint,
         app=settings.ari.app,
         connect_limit=d.connect_limit,
         wrapup_limit=d.wrapup_limit,
@@ -176,6 +176,7 @@ class DialerStack:
     policy: Policy
     identity: IdentityStore
     recordings: RecordingsService | None = None
+    directory: AgentDirectory | None = None
 
     async def load_campaign(self, name: str) -> None:
         campaign = await self.stores.campaigns.get(name)
@@ -253,8 +254,14 @@ async def open_stack(
             clock=clock,
         )
         opened.push_async_callback(identity.aclose)
+        directory = AgentDirectory(stores.engine)
+        run_config = config or runner_config(settings)
         runner = Runner(
-            control=control or DialplanCallControl(client),
+            control=control
+            or DialplanCallControl(
+                client, directory=directory, customer_endpoint=run_config.customer_endpoint
+            ),
+            directory=directory,
             gate=GateAdapter(stores.gate),
             ledger=LedgerAdapter(stores.ledger),
             leads=LeadAdapter(stores.leads, claimer=settings.dialer.claimer),
@@ -262,14 +269,23 @@ async def open_stack(
             attempts=attempts,
             clock=clock or SystemClock(),
             recordings=sink,
-            config=config or runner_config(settings),
+            config=run_config,
         )
         events = AriEvents(client, apps=[settings.ari.app], reconcile=runner.reconcile)
         events.on_any(runner.handle_event)
         # Everything opened: from here on DialerStack.close() owns it.
         opened.pop_all()
     return DialerStack(
-        settings, client, events, stores, attempts, runner, pol, identity, recordings=service
+        settings,
+        client,
+        events,
+        stores,
+        attempts,
+        runner,
+        pol,
+        identity,
+        recordings=service,
+        directory=directory,
     )
 
 

@@ -45,7 +45,6 @@ class RedisSettings:
 @dataclass(frozen=True, slots=True)
 class DialerSection:
     customer_endpoint: str = "PJSIP/{number}@carrier"  # the trunk in asterisk_conf/pjsip.conf
-    agent_endpoint: str = "PJSIP/{agent}"
     connect_limit: float = 2.0
     wrapup_limit: float = 60.0
     abandon_media: str = "sound:vm-nobodyavail"
@@ -204,5 +203,3 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"http.port: {settings.http.port} is not a TCP port")
     if "{number}" not in settings.dialer.customer_endpoint:
         raise ConfigError("dialer.customer_endpoint: must contain {number}")
-    if "{agent}" not in settings.dialer.agent_endpoint:
-        raise ConfigError("dialer.agent_endpoint: must contain {agent}")

@@ -49,6 +49,7 @@ from dialer.agent_pool import Agent, AgentRefusal, AgentView
 from dialer.ari.errors import AriError
 from dialer.attempt_model import AttemptRecord
 from dialer.dispositions import DispositionPlan, DispositionRejected, DispositionRequest
+from dialer.legs import AgentNotInDirectory
 from dialer.ports import CampaignPlan, LiveFigures
 from identity.access import Action, decide
 from identity.model import Principal, Role
@@ -64,7 +65,7 @@ class DialerControl(Protocol):
 
     def agent_view(self, agent_id: str) -> tuple[str, AgentView] | None: ...
 
-    async def agent_login(self, agent_id: str, campaign: str, endpoint: str | None) -> Agent: ...
+    async def agent_login(self, agent_id: str, campaign: str) -> Agent: ...
 
     async def agent_ready(self, agent_id: str) -> AgentRefusal | None: ...
 
@@ -267,11 +268,19 @@ async def agent_login(request: web.Request) -> web.Response:
         return _error(
             404, f"campaign {campaign!r} is not loaded (create and start it first)", "campaign"
         )
-    endpoint = body.get("endpoint")
-    if endpoint is not None and not isinstance(endpoint, str):
-        return _error(400, "endpoint must be text", "endpoint")
+    if "endpoint" in body:
+        # No side door to a phone line: the softphone is the agent directory's, never
+        # the request's (an agent's token once dialled any number it was given here).
+        return _error(
+            400,
+            "endpoint is not accepted: the agent's phone is the one in the agent directory "
+            "(an administrator sets it with 'dialer agent add')",
+            "endpoint",
+        )
     try:
-        agent = await stack.runner.agent_login(agent_id, campaign, endpoint)
+        agent = await stack.runner.agent_login(agent_id, campaign)
+    except AgentNotInDirectory as exc:
+        return _error(403, str(exc), "agent")
     except ValueError as exc:
         return _error(409, str(exc), "agent")
     except AriError as exc:

@@ -17,6 +17,7 @@ from compliance.clock import Clock as Clock
 from compliance.clock import ShiftedClock as ShiftedClock
 from compliance.clock import SystemClock as SystemClock
 from compliance.model import AttemptOutcome, Decision
+from dialer.legs import Leg
 from dialer.retry import RuleLike
 
 
@@ -68,11 +69,17 @@ class ChannelEndedEarly(Exception):
 
 class CallControl(Protocol):
     """The ARI requests the runner needs. Failures raise ``dialer.ari.errors.AriError``
-    (its ``status`` is the HTTP status, None when no answer came)."""
+    (its ``status`` is the HTTP status, None when no answer came).
+
+    Every originate carries its ``leg`` (``dialer.legs``): a customer leg with the
+    gate's decision for that attempt, or an agent leg checked against the agent
+    directory; an originate its leg does not allow raises ``OriginateRefused``.
+    """
 
     async def originate(
         self,
         *,
+        leg: Leg,
         channel_id: str,
         endpoint: str,
         caller_id: str,
@@ -102,6 +109,13 @@ class CallControl(Protocol):
         """Ids of every channel Asterisk has now (``GET /channels``)."""
 
     async def channel_exists(self, channel_id: str) -> bool: ...
+
+
+class AgentDirectory(Protocol):
+    """The agent directory an administrator maintains (``dialer agent add``)."""
+
+    async def endpoint_of(self, agent_id: str) -> str | None:
+        """The agent's softphone endpoint, None when the agent is not in the directory."""
 
 
 class Gate(Protocol):

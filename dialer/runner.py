@@ -69,6 +69,7 @@ from dialer.dispositions import DispositionPlan, DispositionRejected, Dispositio
 from dialer.outcomes import DialOutcome, dial_outcome, ledger_outcome
 from dialer.pacing import PacingSnapshot
 from dialer.ports import (
+    AgentDirectory,
     CallControl,
     CampaignPlan,
     Clock,
@@ -98,6 +99,7 @@ class Runner:
         dnc: DncList,
         attempts: AttemptLog,
         clock: Clock,
+        directory: AgentDirectory,
         recordings: RecordingSink | None = None,
         config: RunnerConfig | None = None,
         pacer_factory: PacerFactory | None = None,
@@ -108,7 +110,7 @@ class Runner:
                 f"abandon_context={config.abandon_context!r} needs a call control that "
                 "can continue a channel in the dialplan (DialplanHandoff)"
             )
-        ports = Ports(control, gate, ledger, leads, dnc, attempts, clock, recordings)
+        ports = Ports(control, gate, ledger, leads, dnc, attempts, clock, directory, recordings)
         self.book = CallBook(ports, config)
         self.control = control
         self.attempts = attempts
@@ -331,10 +333,9 @@ class Runner:
                 assert_never(message)
 
     # ------------------------------------------------------------ agents (API)
-    async def agent_login(self, agent_id: str, campaign: str, endpoint: str | None = None) -> Agent:
-        return await self.call_in_dispatcher(
-            lambda: self.agents.login(agent_id, campaign, endpoint)
-        )
+    async def agent_login(self, agent_id: str, campaign: str) -> Agent:
+        """The softphone is called at the agent directory's endpoint, never another."""
+        return await self.call_in_dispatcher(lambda: self.agents.login(agent_id, campaign))
 
     async def agent_ready(self, agent_id: str) -> AgentRefusal | None:
         return await self.call_in_dispatcher(partial(self.agents.ready, agent_id))

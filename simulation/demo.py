@@ -24,6 +24,7 @@ from compliance.campaigns import CampaignState, parse_campaign_spec
 from compliance.lists import ListReason
 from compliance.numbers import mask
 from compliance.policy import Policy, parse_policy
+from dialer.agent_directory import AgentDirectory
 from dialer.app import DialerStack, open_stack, running
 from dialer.attempts import Funnel
 from dialer.config import AriSettings, DatabaseSettings, RecordingsSettings, Settings
@@ -84,7 +85,6 @@ async def demo_stack(
         ),
         dialer=DialerSettings(
             customer_endpoint="Local/{number}@sim-customers",
-            agent_endpoint="Local/{agent}@sim-agents",
         ),
         recordings=RecordingsSettings(enabled=with_recordings, root=str(workdir / "evidence")),
     )
@@ -98,9 +98,21 @@ async def demo_stack(
         settings, clock=clock, config=config, policy=policy, with_recordings=with_recordings
     )
     try:
+        await register_sim_agents(stack)
         yield stack
     finally:
         await stack.close()
+
+
+async def register_sim_agents(stack: DialerStack) -> None:
+    """The demo site's administrator: simpbx's softphones 100-999 in the agent directory
+    (the dialer calls an agent only at the directory's endpoint)."""
+    directory = AgentDirectory(stack.stores.engine)
+    await directory.add_many(
+        [(str(n), f"Local/{n}@sim-agents") for n in range(100, 1000)],
+        pbx="simpbx",
+        added_by="demo",
+    )
 
 
 async def seed_campaign(
@@ -111,6 +123,7 @@ async def seed_campaign(
     blacklist: list[str],
     at: datetime,
 ) -> None:
+    await register_sim_agents(stack)
     parsed = parse_campaign_spec(spec)
     await stack.stores.campaigns.create(parsed)
     await stack.stores.leads.import_text(

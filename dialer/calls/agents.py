@@ -35,6 +35,7 @@ from dialer.dispositions import (
     LeadStatus,
     plan,
 )
+from dialer.legs import AgentLeg, AgentNotInDirectory
 from dialer.pacing import TalkResult
 from dialer.ports import DialLead
 
@@ -70,16 +71,24 @@ class AgentDesk:
         }
 
     # ------------------------------------------------------------ API requests
-    async def login(self, agent_id: str, campaign: str, endpoint: str | None) -> Agent:
+    async def login(self, agent_id: str, campaign: str) -> Agent:
+        """Log ``agent_id`` in: its softphone is called at the agent directory's endpoint,
+        the only one it has (``AgentNotInDirectory`` when an administrator has not added it).
+        """
         book = self.book
         run = book.run_of(campaign)
+        ep = await book.ports.directory.endpoint_of(agent_id)
+        if ep is None:
+            raise AgentNotInDirectory(
+                f"agent {agent_id!r} is not in the agent directory: an administrator adds "
+                f"it with 'dialer agent add {agent_id} --endpoint TECH/RESOURCE'"
+            )
         other = book.agent_campaign.get(agent_id)
         if other is not None and other != campaign:
             prev = book.campaigns[other].pool.get(agent_id)
             if prev is not None and prev.status is not AgentStatus.OFFLINE:
                 raise ValueError(f"agent {agent_id} is logged in to campaign {other!r}")
         book.agent_campaign[agent_id] = campaign
-        ep = endpoint or book.config.agent_endpoint.format(agent=agent_id)
         agent = run.pool.login(agent_id, ep, book.clock.now())
         if agent.status is AgentStatus.CONNECTING:
             try:
@@ -93,6 +102,7 @@ class AgentDesk:
         """Create the agent's bridge and call the softphone once (it stays up: nailed up)."""
         await self.book.control.ensure_bridge(agent.bridge_id)
         await self.book.control.originate(
+            leg=AgentLeg(agent.agent_id),
             channel_id=agent.channel_id,
             endpoint=agent.endpoint,
             caller_id=run.plan.caller_id,

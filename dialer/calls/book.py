@@ -20,6 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from compliance.model import Decision
 from dialer import fsm
 from dialer.agent_pool import AgentPool
 from dialer.ari.errors import AriError
@@ -28,6 +29,7 @@ from dialer.calls.messages import Message
 from dialer.lanes import WriteLanes
 from dialer.pacing import Pacer
 from dialer.ports import (
+    AgentDirectory,
     CallControl,
     CampaignPlan,
     Clock,
@@ -50,7 +52,6 @@ class InboundPolicy(StrEnum):
 @dataclass(frozen=True, slots=True)
 class RunnerConfig:
     customer_endpoint: str = "Local/{number}@sim-customers"
-    agent_endpoint: str = "Local/{agent}@sim-agents"
     app: str = "dialer"
     connect_limit: float = 2.0
     tick: float = 0.05
@@ -112,6 +113,9 @@ class LiveCall:
     answered: bool = False
     recording_guard: asyncio.TimerHandle | None = None
     dial_guard: asyncio.TimerHandle | None = None
+    # The gate's decision for this attempt: the customer leg carries it to the
+    # originate (dialer.legs); a call recovered after a restart has none.
+    decision: Decision | None = None
 
 
 @dataclass
@@ -137,6 +141,7 @@ class Ports:
     dnc: DncList
     attempts: AttemptLog
     clock: Clock
+    directory: AgentDirectory
     recordings: RecordingSink | None = None
 
 

@@ -29,11 +29,15 @@ from dialer.calls.book import CallBook, CampaignRun, InboundPolicy, LiveCall
 from dialer.calls.control import CallFlow, CommandHandler
 from dialer.calls.ids import CUSTOMER_PREFIX, new_attempt_id
 from dialer.calls.messages import DialGuardExpired
+from dialer.legs import CustomerLeg, OriginateRefused
 from dialer.outcomes import DialOutcome
 from dialer.pacing import DialResult, Pacer, PacingSnapshot, make_pacer
 from dialer.ports import ChannelEndedEarly, DialLead, GateUnavailable
 
 logger = logging.getLogger(__name__)
+
+# What a call without the gate's decision carries: the call-control port refuses it.
+NO_DECISION = Decision(allowed=False)
 
 
 def presented_caller_id(lead: DialLead, pool_caller_id: str) -> str:
@@ -225,7 +229,7 @@ class Placement:
             return None
         await attempts.update(attempt_id, book.clock.wall(), stage=Stage.ORIGINATING)
         params = self._params(run, lead, attempt_id, channel_id, caller_id)
-        return LiveCall(fsm.new_call(params), lead, run.plan.name, wall)
+        return LiveCall(fsm.new_call(params), lead, run.plan.name, wall, decision=decision)
 
     def _params(
         self, run: CampaignRun, lead: DialLead, attempt_id: str, channel_id: str, caller_id: str
@@ -291,8 +295,10 @@ class Placement:
         book = self.book
         p = call.state.params
         book.originates_sent += 1
+        leg = CustomerLeg(p.attempt_id, call.lead.number, p.caller_id, call.decision or NO_DECISION)
         try:
             await book.control.originate(
+                leg=leg,
                 channel_id=cmd.channel_id,
                 endpoint=cmd.endpoint,
                 caller_id=cmd.caller_id,
@@ -315,6 +321,13 @@ class Placement:
             )
             await self.flow.apply(p.attempt_id, fsm.OriginateAccepted())
             await self.flow.apply(p.attempt_id, fsm.Vanished())
+            return
+        except OriginateRefused as exc:
+            # A broken invariant (no allowed decision for this attempt): nothing was
+            # sent; the call ends as a refused originate and dialling stops.
+            logger.error("attempt %s: originate refused: %s", p.attempt_id, exc)
+            book.halt(f"originate refused, dialling stopped: {exc}")
+            await self.flow.apply(p.attempt_id, fsm.OriginateFailed(400, str(exc)))
             return
         except AriError as exc:
             status = exc.status if exc.status is not None else 0

@@ -144,6 +144,7 @@ def test_runner_refuses_a_dialplan_abandon_without_a_dialplan_capable_control() 
             dnc=None,  # type: ignore[arg-type]
             attempts=None,  # type: ignore[arg-type]
             clock=None,  # type: ignore[arg-type]
+            directory=None,  # type: ignore[arg-type]
             config=RunnerConfig(abandon_context="dialer-abandon"),
         )
 

@@ -136,7 +136,6 @@ class Scenario:
 def scenario_config(**overrides: Any) -> RunnerConfig:
     base: dict[str, Any] = {
         "customer_endpoint": "Local/{number}@sim-customers",
-        "agent_endpoint": "Local/{agent}@sim-agents",
         "wrapup_limit": 5.0,
         "drain_timeout": 20.0,
         "tick": 0.02,

@@ -26,6 +26,7 @@ from compliance.leads import LeadStatus
 from compliance.model import AttemptOutcome
 from compliance.numbers import mask
 from compliance.policy import parse_policy
+from dialer.agent_directory import AgentDirectory
 from dialer.attempts import AttemptLog, Stage
 from simulation.demo_data import campaign_spec, leads_csv, sample_numbers
 from simulation.simpbx.server import running_simpbx
@@ -94,6 +95,12 @@ async def test_kill_and_restart_the_dialer_process(tmp_path: Path) -> None:
             leads_csv(numbers, "broadband"), "kill.csv", "kill", tz=policy.tz
         )
         await stores.campaigns.set_state("kill", CampaignState.RUNNING)
+        # The administrator puts the agents' softphones in the agent directory.
+        await AgentDirectory(stores.engine).add_many(
+            [(f"{401 + i}", f"Local/{401 + i}@sim-agents") for i in range(8)],
+            pbx="simpbx",
+            added_by="test",
+        )
     finally:
         await stores.close()
 
@@ -106,7 +113,7 @@ async def test_kill_and_restart_the_dialer_process(tmp_path: Path) -> None:
             f'[ari]\nurl = "{sim.base_url}"\nusername = "dialer"\npassword = "dialer-secret"\n'
             f'[database]\nurl = "{db_url}"\n'
             f'[dialer]\ncustomer_endpoint = "Local/{{number}}@sim-customers"\n'
-            f'agent_endpoint = "Local/{{agent}}@sim-agents"\npolicy = "{policy_file}"\n'
+            f'policy = "{policy_file}"\n'
             f"[http]\nport = {http_port}\n[agi]\nenabled = false\n[recordings]\nenabled = false\n"
         )
         agents = [f"{401 + i}" for i in range(8)]

@@ -24,7 +24,7 @@ async def test_stop_closes_open_wrapups_after_the_drain_time(scenario_factory: A
         runner = stack.runner
         async with running(stack):
             runner.start_dialling("stop")
-            await runner.agent_login("601", "stop", None)
+            await runner.agent_login("601", "stop")
             await runner.agent_ready("601")
             await _until(lambda: _talking(runner), within=20)
             assert await runner.agent_hangup("601") is None
