@@ -211,6 +211,9 @@ _SCHEMA: dict[str, Any] = {
     },
     "special_numbers": {"categories": None, "numbers": {"*": None}},
     "segments": {"*": _SEGMENT_KEYS},
+    # Complaint cases and the quality scorecard: validated by casework.settings.
+    "complaints": None,
+    "quality": None,
 }
 
 _WINDOW_RE = re.compile(r"(\d{2}):(\d{2})-(\d{2}):(\d{2})")

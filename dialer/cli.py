@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "compliance.cli",
     "recordings.cli",
     "identity.cli",
+    "casework.cli",
     "agi_scripts.cli",
     "dialer.commands",
     "simulation.cli",

@@ -549,6 +549,9 @@ def register(subparsers: Any) -> None:
     p = _leaf(csub, "report", cmd_complaint_report, "open and closed cases, judgements, actions")
     p.add_argument("--from", dest="since", default=None)
     p.add_argument("--to", dest="until", default=None)
+    from casework.cli import register_audit_view, register_complaint_steps
+
+    register_complaint_steps(csub)  # the appendix-3 steps of a case
 
     aud = subparsers.add_parser("audit", help="the access audit log")
     asub = aud.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -577,3 +580,4 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=cmd_audit_keygen)
     p = _leaf(asub, "show", cmd_audit_show, "the latest entries")
     p.add_argument("--limit", type=int, default=50)
+    register_audit_view(asub)

@@ -567,6 +567,10 @@ class RecordingsService:
         async with self.reader.connect() as conn:
             return await self._complaint(conn, complaint_id)
 
+    async def complaint_in(self, conn: AsyncConnection, complaint_id: int) -> Complaint:
+        """A complaint read inside the caller's transaction (casework's steps lock it)."""
+        return await self._complaint(conn, complaint_id)
+
     async def list_complaints(
         self,
         *,

@@ -36,6 +36,9 @@ PURE_MODULES = (
     "identity.lockout",
     "identity.access",
     "identity.sessions",
+    "casework.cases",
+    "casework.quality",
+    "casework.settings",
 )
 FORBIDDEN = ("asyncio", "aiohttp", "redis", "sqlalchemy", "panoramisk", "asyncpg", "aiosqlite")
 
