@@ -25,7 +25,8 @@ from casework.qa import Finding, QualityService, Refused, Review, review_public,
 from casework.quality import DisputeStatus, Resolution, check_month
 from casework.service import CaseService, CaseView, StepRefused, case_public
 from casework.settings import SettingsError, load_settings
-from recordings.cli import _actor, _leaf, _time, _user_error, open_service
+from compliance.console import UserError
+from recordings.cli import _actor, _leaf, _time, open_service
 from recordings.model import Outcome, Role
 from recordings.service import Principal, RecordingsService
 
@@ -46,7 +47,7 @@ async def open_casework(args: argparse.Namespace) -> AsyncIterator[Casework]:
     try:
         settings = load_settings(args.policy or os.environ.get("DIALER_POLICY") or None)
     except SettingsError as exc:
-        raise _user_error(str(exc)) from exc
+        raise UserError(str(exc)) from exc
     async with open_service(args, blacklist=True) as service:
         tz = policy_of(args).tz
         cases = CaseService(service, settings, tz=tz)
@@ -56,14 +57,14 @@ async def open_casework(args: argparse.Namespace) -> AsyncIterator[Casework]:
 
 def _print_case(view: CaseView | StepRefused) -> int:
     if isinstance(view, StepRefused):
-        raise _user_error(view.message())
+        raise UserError(view.message())
     print(json.dumps(case_public(view), sort_keys=True, ensure_ascii=False))
     return EXIT_OK
 
 
 def _print_review(result: Review | Refused) -> int:
     if isinstance(result, Refused):
-        raise _user_error(result.message)
+        raise UserError(result.message)
     print(json.dumps(review_public(result), sort_keys=True, ensure_ascii=False))
     return EXIT_OK
 
@@ -101,7 +102,7 @@ def _penalty(text: str) -> dict[str, str]:
     """``KIND:TARGET[:ITEM][:POINTS]`` (``agent:a1:complaint``, ``partner:acme:3``)."""
     parts = text.split(":")
     if len(parts) < 2 or len(parts) > 4:
-        raise _user_error(f"--penalty {text!r}: write KIND:TARGET[:ITEM][:POINTS]")
+        raise UserError(f"--penalty {text!r}: write KIND:TARGET[:ITEM][:POINTS]")
     out = {"target_kind": parts[0], "target": parts[1]}
     for extra in parts[2:]:
         key = "points" if extra.replace(".", "", 1).isdigit() else "item"
@@ -158,7 +159,7 @@ async def cmd_cases(args: argparse.Namespace) -> int:
 
 def _month(value: str) -> str:
     if (bad := check_month(value)) is not None:
-        raise _user_error(bad)
+        raise UserError(bad)
     return value
 
 
@@ -173,7 +174,7 @@ async def cmd_q_sample(args: argparse.Namespace) -> int:
             _reviewer(args), _month(args.month), per_agent=args.per_agent
         )
     if isinstance(drawn, Refused):
-        raise _user_error(drawn.message)
+        raise UserError(drawn.message)
     for agent, ids in drawn.items():
         print(f"{agent:16} {len(ids)} call(s): {' '.join(map(str, ids))}")
     return EXIT_OK
@@ -183,7 +184,7 @@ async def cmd_q_flag(args: argparse.Namespace) -> int:
     async with open_casework(args) as cw:
         rec = await cw.quality.flag(_reviewer(args), args.recording, note=args.note)
     if isinstance(rec, Refused):
-        raise _user_error(rec.message)
+        raise UserError(rec.message)
     print(f"{rec.name} flagged for review (agent {rec.agent})")
     return EXIT_OK
 
@@ -200,7 +201,7 @@ async def cmd_q_queue(args: argparse.Namespace) -> int:
 def _finding(text: str) -> Finding:
     item, _, count = text.partition(":")
     if count and not (count.isascii() and count.isdigit() and len(count) <= 3):
-        raise _user_error(f"--finding {text!r}: write ITEM or ITEM:COUNT")
+        raise UserError(f"--finding {text!r}: write ITEM or ITEM:COUNT")
     return Finding(item, int(count) if count else 1)
 
 
@@ -232,7 +233,7 @@ async def cmd_q_scores(args: argparse.Namespace) -> int:
 
 async def cmd_q_trend(args: argparse.Namespace) -> int:
     if not (args.agent or args.team):
-        raise _user_error("give --agent or --team")
+        raise UserError("give --agent or --team")
     async with open_casework(args) as cw:
         if args.agent:
             agent_rows = await cw.quality.agent_trend(args.agent, _month(args.month), args.months)
@@ -248,7 +249,7 @@ async def cmd_q_trend(args: argparse.Namespace) -> int:
 async def cmd_q_dispute(args: argparse.Namespace) -> int:
     who = _actor(args, Role.AGENT)
     if not args.agent_id:
-        raise _user_error("--agent-id is required: the agent whose call was scored")
+        raise UserError("--agent-id is required: the agent whose call was scored")
     async with open_casework(args) as cw:
         result = await cw.quality.open_dispute(
             Principal(who.name, Role.AGENT, args.agent_id), args.review, args.text

@@ -36,6 +36,7 @@ from casework.quality import (
     team_score,
 )
 from casework.schema import case_penalties, qa_disputes, qa_findings, qa_reviews, qa_samples
+from compliance.clock import SYSTEM_CLOCK, Clock
 from compliance.masking import mask_text
 from recordings import audit, index
 from recordings.model import ComplaintStatus, Recording, Role
@@ -90,13 +91,17 @@ class SampleRow:
     reviewed: bool
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class QualityService:
-    def __init__(self, recordings: RecordingsService, card: Scorecard, *, tz: tzinfo = UTC) -> None:
+    def __init__(
+        self,
+        recordings: RecordingsService,
+        card: Scorecard,
+        *,
+        tz: tzinfo = UTC,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.recordings = recordings
+        self.clock = clock
         self.card = card
         self.tz = tz
         self.engine = recordings.engine
@@ -127,7 +132,7 @@ class QualityService:
             agent: sample(ids, n, seed=self.card.sample_seed, month=month, agent=agent)
             for agent, ids in sorted(by_agent.items())
         }
-        now = _now()
+        now = self.clock.wall()
         async with self.engine.begin() as conn:
             have = {
                 int(r)
@@ -195,7 +200,7 @@ class QualityService:
                         source="flagged",
                         flagged_by=who.name,
                         note=note,
-                        at=_now(),
+                        at=self.clock.wall(),
                     )
                 )
             await audit.append(
@@ -277,7 +282,7 @@ class QualityService:
             (item_deduction(self.card.items[f.item], f.count) for f in findings), Decimal(0)
         )
         needs_case = [f.item for f in findings if self.card.items[f.item].opens_case]
-        now = _now()
+        now = self.clock.wall()
         async with self.engine.begin() as conn:
             sampled = (
                 await conn.execute(
@@ -557,7 +562,7 @@ class QualityService:
                         agent=review.agent,
                         status=DisputeStatus.OPEN.value,
                         text=text,
-                        opened_at=_now(),
+                        opened_at=self.clock.wall(),
                     )
                 )
                 await audit.append(
@@ -587,7 +592,7 @@ class QualityService:
                     status=DisputeStatus.ANSWERED.value,
                     answer=answer,
                     answered_by=who.name,
-                    answered_at=_now(),
+                    answered_at=self.clock.wall(),
                 )
             )
             if result.rowcount == 0:
@@ -620,7 +625,7 @@ class QualityService:
                     resolution=resolution.value,
                     resolution_note=note,
                     resolved_by=who.name,
-                    resolved_at=_now(),
+                    resolved_at=self.clock.wall(),
                 )
             )
             if result.rowcount == 0:

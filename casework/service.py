@@ -40,6 +40,7 @@ from casework.cases import (
 from casework.quality import month_of
 from casework.schema import case_penalties, case_steps, cases, ensure_tables
 from casework.settings import CaseworkSettings
+from compliance.clock import SYSTEM_CLOCK, Clock
 from compliance.masking import mask_data, mask_text
 from recordings import audit, index
 from recordings.bundle import BundleInfo
@@ -82,10 +83,6 @@ class StepRefused:
         )
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _legacy_state(c: Complaint) -> CaseState:
     """Where a complaint stands that has no case row (registered or judged by the older
     ``complaint judge``/``close`` commands)."""
@@ -98,9 +95,15 @@ def _legacy_state(c: Complaint) -> CaseState:
 
 class CaseService:
     def __init__(
-        self, recordings: RecordingsService, settings: CaseworkSettings, *, tz: tzinfo = UTC
+        self,
+        recordings: RecordingsService,
+        settings: CaseworkSettings,
+        *,
+        tz: tzinfo = UTC,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.recordings = recordings
+        self.clock = clock
         self.settings = settings
         self.rules = settings.cases
         self.tz = tz
@@ -125,7 +128,7 @@ class CaseService:
             who, number, channel, text, received_at=received_at
         )
         state = CaseState(Step.REGISTERED, complaint.received_at)
-        now = _now()
+        now = self.clock.wall()
         async with self.engine.begin() as conn:
             await conn.execute(
                 cases.insert().values(
@@ -154,7 +157,7 @@ class CaseService:
     async def take_step(
         self, who: Principal, complaint_id: int, step: Step, fields: Mapping[str, Any]
     ) -> CaseView | StepRefused:
-        now = _now()
+        now = self.clock.wall()
         async with self.engine.begin() as conn:
             complaint = await self._complaint(conn, complaint_id)
             row = (
@@ -297,7 +300,7 @@ class CaseService:
         steps = tuple(
             StepRecord(Step(r.step), r.at, r.actor, json.loads(r.data)) for r in step_rows
         )
-        return self._view(complaint, row, now or _now(), steps, tuple(recs))
+        return self._view(complaint, row, now or self.clock.wall(), steps, tuple(recs))
 
     async def list_cases(
         self,
@@ -309,7 +312,7 @@ class CaseService:
         limit: int = 500,
     ) -> list[CaseView]:
         """Cases newest first; ``overdue_only`` keeps open cases past their next deadline."""
-        when = now or _now()
+        when = now or self.clock.wall()
         status = ComplaintStatus.OPEN if open_only or overdue_only else None
         found = await self.recordings.list_complaints(status=status, limit=100_000)
         ids = [c.id for c in found]

@@ -213,3 +213,18 @@ async def test_overdue_cases_and_legacy_commands_keep_working(env: Env) -> None:
     )
     assert (await cs.case(legacy.id)).state.step is Step.REGISTERED
     await _step(cs, legacy.id, Step.CLASSIFIED, category="attitude", dispatched_to="tm")
+
+
+async def test_a_case_falls_overdue_as_the_clock_moves(env: Env) -> None:
+    from compliance.clock import ManualClock
+
+    clock = ManualClock(datetime.now(UTC))
+    cs = CaseService(env.service, default_settings(), clock=clock)
+    await cs.ensure()
+    view = await cs.register(COMPLIANCE, NUMBER, ComplaintChannel.CALL, "no call back")
+    assert not (await cs.case(view.complaint.id)).overdue
+    clock.advance(25 * 3600)  # the classification was due within 24 hours
+    assert (await cs.case(view.complaint.id)).overdue
+    assert [v.complaint.id for v in await cs.list_cases(overdue_only=True)] == [view.complaint.id]
+    await _step(cs, view.complaint.id, Step.CLASSIFIED, category="harassment", dispatched_to="tm")
+    assert not (await cs.case(view.complaint.id)).overdue  # evidence is due at 48 hours
