@@ -26,9 +26,10 @@ from casework.quality import DisputeStatus, Resolution, check_month
 from casework.service import CaseService, CaseView, StepRefused, case_public
 from casework.settings import SettingsError, load_settings
 from compliance.console import UserError
+from identity.model import Principal, Role
 from recordings.cli import _actor, _leaf, _time, open_service
-from recordings.model import Outcome, Role
-from recordings.service import Principal, RecordingsService
+from recordings.model import Outcome
+from recordings.service import RecordingsService
 
 EXIT_OK = 0
 

@@ -38,10 +38,11 @@ from casework.quality import (
 from casework.schema import case_penalties, qa_disputes, qa_findings, qa_reviews, qa_samples
 from compliance.clock import SYSTEM_CLOCK, Clock
 from compliance.masking import mask_text
+from identity.model import Principal, Role
 from recordings import audit, index
-from recordings.model import ComplaintStatus, Recording, Role
+from recordings.model import ComplaintStatus, Recording
 from recordings.schema import complaint_recordings, complaints, recordings
-from recordings.service import NotFound, Principal, RecordingsService
+from recordings.service import NotFound, RecordingsService
 
 MAX_COUNT = 50
 MAX_NOTE = 4000

@@ -42,11 +42,12 @@ from casework.schema import case_penalties, case_steps, cases, ensure_tables
 from casework.settings import CaseworkSettings
 from compliance.clock import SYSTEM_CLOCK, Clock
 from compliance.masking import mask_data, mask_text
+from identity.model import Principal
 from recordings import audit, index
 from recordings.bundle import BundleInfo
 from recordings.model import Complaint, ComplaintChannel, ComplaintStatus, Recording
 from recordings.schema import complaints
-from recordings.service import Principal, RecordingsService, complaint_public
+from recordings.service import RecordingsService, complaint_public
 
 
 @dataclass(frozen=True, slots=True)

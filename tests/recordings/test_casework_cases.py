@@ -15,9 +15,9 @@ from casework.cases import Step
 from casework.schema import case_penalties
 from casework.service import CaseService, CaseView, StepRefused, case_public
 from casework.settings import default_settings
+from identity.model import Principal, Role
 from recordings import audit
-from recordings.model import ComplaintChannel, ComplaintStatus, Judgement, Role, SearchQuery
-from recordings.service import Principal
+from recordings.model import ComplaintChannel, ComplaintStatus, Judgement, SearchQuery
 
 pytestmark = pytest.mark.timeout(60)
 

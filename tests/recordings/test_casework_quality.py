@@ -13,9 +13,9 @@ from casework.qa import Finding, QualityService, Refused, Review
 from casework.quality import Resolution
 from casework.service import CaseService, CaseView
 from casework.settings import parse_settings
+from identity.model import Principal, Role
 from recordings import audit
-from recordings.model import ComplaintChannel, Role
-from recordings.service import Principal
+from recordings.model import ComplaintChannel
 
 pytestmark = pytest.mark.timeout(60)
 
