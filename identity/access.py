@@ -38,6 +38,11 @@ class Action(StrEnum):
     STORE_MAINTAIN = "store.maintain"
     AUDIT_READ = "audit.read"
     USERS_MANAGE = "users.manage"
+    # quality checks (policy part 5)
+    QUALITY_READ = "quality.read"  # monthly scores and reviews (an agent: its own)
+    QUALITY_SCORE = "quality.score"  # score calls, draw samples, answer disputes
+    QUALITY_DISPUTE = "quality.dispute"  # dispute a review of one's own call
+    QUALITY_RESOLVE = "quality.resolve"  # resolve an answered dispute
     # the dialer
     AGENT_ACT = "dialer.agent"
     CAMPAIGNS_READ = "dialer.campaigns.read"
@@ -70,6 +75,9 @@ GRANTS: dict[Role, dict[Action, Scope]] = {
         Action.COMPLAINTS_WRITE: _ALL,
         Action.AUDIT_READ: _ALL,
         Action.CAMPAIGNS_READ: _ALL,
+        Action.QUALITY_READ: _ALL,
+        Action.QUALITY_SCORE: _ALL,
+        Action.QUALITY_RESOLVE: _ALL,
     },
     Role.SUPERVISOR: {
         Action.RECORDINGS_SEARCH: _ALL,
@@ -78,10 +86,14 @@ GRANTS: dict[Role, dict[Action, Scope]] = {
         Action.AGENT_ACT: _ALL,
         Action.CAMPAIGNS_READ: _ALL,
         Action.CAMPAIGNS_CONTROL: _ALL,
+        Action.QUALITY_READ: _ALL,
+        Action.QUALITY_SCORE: _ALL,
     },
     Role.AGENT: {
         Action.RECORDINGS_PLAY: _OWN,
         Action.AGENT_ACT: _OWN,
+        Action.QUALITY_READ: _OWN,
+        Action.QUALITY_DISPUTE: _OWN,
     },
 }
 
@@ -121,6 +133,10 @@ _PHRASES: dict[Action, str] = {
     Action.STORE_MAINTAIN: "maintain the store",
     Action.AUDIT_READ: "read the audit log",
     Action.USERS_MANAGE: "manage users",
+    Action.QUALITY_READ: "read quality scores",
+    Action.QUALITY_SCORE: "score calls",
+    Action.QUALITY_DISPUTE: "dispute quality reviews",
+    Action.QUALITY_RESOLVE: "resolve disputes",
     Action.AGENT_ACT: "act for agents",
     Action.CAMPAIGNS_READ: "read campaigns",
     Action.CAMPAIGNS_CONTROL: "control campaigns",

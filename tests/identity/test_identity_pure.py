@@ -138,6 +138,10 @@ MATRIX: dict[Action, tuple[str, str, str, str]] = {
     A.AGENT_ACT: ("yes", "no", "yes", "own"),
     A.CAMPAIGNS_READ: ("yes", "yes", "yes", "no"),
     A.CAMPAIGNS_CONTROL: ("yes", "no", "yes", "no"),
+    A.QUALITY_READ: ("no", "yes", "yes", "own"),
+    A.QUALITY_SCORE: ("no", "yes", "yes", "no"),
+    A.QUALITY_DISPUTE: ("no", "no", "no", "own"),
+    A.QUALITY_RESOLVE: ("no", "yes", "no", "no"),
 }
 
 
