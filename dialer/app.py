@@ -55,6 +55,10 @@ from recordings.config import RecordingsConfig
 from recordings.http import make_recordings_app
 from recordings.pii import NumberKeyError, NumberKeys
 from recordings.service import RecordingsService
+from web.app import install_web
+from web.context import WebContext
+from web.hub import Hub
+from web.i18n import I18n
 
 logger = logging.getLogger(__name__)
 
@@ -346,7 +350,21 @@ def http_app(stack: DialerStack) -> web.Application:
     app = make_api_app(stack, token=stack.settings.http.token, users=stack.identity)
     if stack.recordings is not None:
         app.add_subapp(RECORDINGS_PREFIX, make_recordings_app(stack.recordings, stack.identity))
+    if stack.settings.web.enabled:
+        install_web(app, web_context(stack))
     return app
+
+
+def web_context(stack: DialerStack) -> WebContext:
+    """What the pages share: sign-in through the identity store, the live hub, the
+    policy's time zone for every time shown."""
+    return WebContext(
+        sessions=stack.identity,
+        hub=Hub(),
+        i18n=I18n.load(stack.policy.tz),
+        stack=stack,
+        secure_cookies=stack.settings.web.secure_cookies,
+    )
 
 
 async def serve(settings: Settings) -> int:

@@ -89,6 +89,16 @@ class RecordingsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebSettings:
+    """The pages (``web/``) on the HTTP port: sign-in, the agent console, the floor."""
+
+    enabled: bool = True
+    # Always mark the session cookie Secure (TLS ends at a proxy that sends no
+    # X-Forwarded-Proto); without it Secure is set whenever the request came over TLS.
+    secure_cookies: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     ari: AriSettings = field(default_factory=AriSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -97,6 +107,7 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     agi: AgiSettings = field(default_factory=AgiSettings)
     recordings: RecordingsSettings = field(default_factory=RecordingsSettings)
+    web: WebSettings = field(default_factory=WebSettings)
 
 
 def _coerce(value: Any, kind: Any, key: str, source: str) -> Any:

@@ -215,7 +215,10 @@ async def _caller(guard: ApiGuard, header: str) -> Principal | None:
 @web.middleware
 async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     guard = request.app[GUARD_KEY]
-    if request.path.startswith(RECORDINGS_PREFIX) or await guard.is_open():
+    # The pages (web/) have their own guard: session cookie, CSRF, identity.access.
+    if not request.path.startswith("/api/") or request.path.startswith(RECORDINGS_PREFIX):
+        return await handler(request)
+    if await guard.is_open():
         return await handler(request)
     route = request.match_info.route.resource
     key = f"{request.method} {route.canonical}" if route is not None else ""
