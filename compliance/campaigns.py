@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -36,7 +37,8 @@ from compliance.tables import reader
 MIN_RING_TIMEOUT_S = 15
 PACING_METHODS = ("predictive", "progressive", "ratio", "preview")
 RETRY_OUTCOMES = ("no_answer", "busy", "congestion")
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# Letters of any script (春季贷款 as well as spring-loans), digits, '_', '-', '.'.
+_NAME_RE = re.compile(r"[^\W_][\w.-]{0,63}")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -235,9 +237,13 @@ def parse_campaign_spec(data: Mapping[str, Any]) -> CampaignSpec:
     for key in data:
         if key not in known:
             raise CampaignError(f"{key}: unknown key (known: {', '.join(sorted(known))})", key)
-    name = _req(data, "name", str)
+    name = unicodedata.normalize("NFC", _req(data, "name", str))
     if not _NAME_RE.fullmatch(name):
-        raise CampaignError(f"name: {name!r} must be 1-64 letters, digits, '_', '-' or '.'", "name")
+        raise CampaignError(
+            f"name: {name!r} must be 1-64 letters (any script), digits, '_', '-' or '.', "
+            "starting with a letter or digit",
+            "name",
+        )
     script = data.get("script", "")
     if not isinstance(script, str):
         raise CampaignError("script: expected text", "script")

@@ -12,6 +12,7 @@ given a customer; the longest-idle ready agent is chosen first.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -93,11 +94,22 @@ class AgentView:
     logged_seconds: float
 
 
+AgentListener = Callable[[Agent], None]
+
+
 class AgentPool:
-    def __init__(self, session: str = "") -> None:
+    """``listener`` (optional) is told of every agent whose state changed, after the change:
+    the agents' screens and the floor follow the pool through it (it must not block)."""
+
+    def __init__(self, session: str = "", listener: AgentListener | None = None) -> None:
         self.session = session
+        self.listener = listener
         self._agents: dict[str, Agent] = {}
         self._by_channel: dict[str, str] = {}
+
+    def _changed(self, a: Agent) -> None:
+        if self.listener is not None:
+            self.listener(a)
 
     # ------------------------------------------------------------ queries
     def get(self, agent_id: str) -> Agent | None:
@@ -176,6 +188,7 @@ class AgentPool:
         a.wants_pause = False
         a.wants_logout = False
         self._by_channel[a.channel_id] = agent_id
+        self._changed(a)
         return a
 
     def channel_answered(self, channel_id: str, now: float) -> Agent | None:
@@ -187,6 +200,7 @@ class AgentPool:
         if a.status is AgentStatus.CONNECTING:
             a.status = AgentStatus.PAUSED if a.wants_pause else AgentStatus.READY
             a.idle_since = now
+        self._changed(a)
         return a
 
     def channel_lost(self, channel_id: str, now: float) -> Agent | None:
@@ -200,8 +214,10 @@ class AgentPool:
         if a.status is AgentStatus.TALKING:
             # The talk ends when the customer's channel goes; logout follows wrap-up.
             a.wants_logout = True
+            self._changed(a)
             return a
         self._go_offline(a, now)
+        self._changed(a)
         return a
 
     def set_ready(self, agent_id: str, now: float) -> AgentRefusal | None:
@@ -216,6 +232,7 @@ class AgentPool:
                 return AgentRefusal.CHANNEL_NOT_UP
             a.status = AgentStatus.READY
             a.idle_since = now
+        self._changed(a)
         return None
 
     def pause(self, agent_id: str, now: float) -> AgentRefusal | None:
@@ -229,6 +246,7 @@ class AgentPool:
         else:
             # On a call or in wrap-up (or still connecting): pause afterwards.
             a.wants_pause = True
+        self._changed(a)
         return None
 
     def logout(self, agent_id: str, now: float) -> tuple[AgentRefusal | None, str | None]:
@@ -241,10 +259,12 @@ class AgentPool:
             return AgentRefusal.NOT_LOGGED_IN, None
         if a.status in (AgentStatus.TALKING, AgentStatus.WRAPUP):
             a.wants_logout = True
+            self._changed(a)
             return None, None
         channel = a.channel_id
         self._by_channel.pop(channel, None)
         self._go_offline(a, now)
+        self._changed(a)
         return None, channel
 
     def assign(self, attempt_id: str, now: float) -> Agent | None:
@@ -268,6 +288,7 @@ class AgentPool:
         a.attempt_id = attempt_id
         a.call_started = now
         a.calls += 1
+        self._changed(a)
 
     def unassign(self, agent_id: str, attempt_id: str, now: float) -> None:
         """Give back an agent that was assigned but never connected (the call was gone)."""
@@ -279,6 +300,7 @@ class AgentPool:
         a.status = AgentStatus.READY
         if a.wants_logout or not a.channel_up:
             self._go_offline(a, now)
+        self._changed(a)
 
     def call_ended(self, agent_id: str, attempt_id: str, now: float) -> Agent:
         """The customer left: wrap-up starts."""
@@ -290,6 +312,7 @@ class AgentPool:
         a.attempt_id = None
         a.status = AgentStatus.WRAPUP
         a.wrap_started = now
+        self._changed(a)
         return a
 
     def wrap_done(self, agent_id: str, now: float) -> tuple[AgentRefusal | None, str | None]:
@@ -304,6 +327,7 @@ class AgentPool:
             channel = a.channel_id if a.channel_up else None
             self._by_channel.pop(a.channel_id, None)
             self._go_offline(a, now)
+            self._changed(a)
             return None, channel
         if a.wants_pause:
             a.status = AgentStatus.PAUSED
@@ -311,6 +335,7 @@ class AgentPool:
         else:
             a.status = AgentStatus.READY
             a.idle_since = now
+        self._changed(a)
         return None, None
 
     def _go_offline(self, a: Agent, now: float) -> None:

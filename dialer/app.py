@@ -43,6 +43,7 @@ from dialer.ari.errors import AriError, AriNotFound, AriUnauthorized
 from dialer.ari.ws import AriEvents
 from dialer.attempts import AttemptLog
 from dialer.config import Settings
+from dialer.desk_records import DeskRecords
 from dialer.http_api import RECORDINGS_PREFIX, make_api_app
 from dialer.logmasking import MaskingAccessLogger
 from dialer.ports import CallControl, Clock, SystemClock
@@ -181,6 +182,8 @@ class DialerStack:
     identity: IdentityStore
     recordings: RecordingsService | None = None
     directory: AgentDirectory | None = None
+    # Pause codes, pauses, questionnaire answers, personal callbacks (the agents' desk).
+    desk: DeskRecords | None = None
 
     async def load_campaign(self, name: str) -> None:
         campaign = await self.stores.campaigns.get(name)
@@ -238,6 +241,8 @@ async def open_stack(
         opened.push_async_callback(stores.close)
         attempts = AttemptLog(stores.engine)
         await attempts.create_schema()
+        desk = DeskRecords(stores.engine)
+        await desk.create_schema((clock or SystemClock()).wall())
         sink = None
         service = None
         if with_recordings and settings.recordings.enabled:
@@ -290,6 +295,7 @@ async def open_stack(
         identity,
         recordings=service,
         directory=directory,
+        desk=desk,
     )
 
 

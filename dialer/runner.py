@@ -129,6 +129,14 @@ class Runner:
         self.router = EventRouter()
         self.router.subscribe(self.agents.subscriptions())
         self.router.subscribe(self.flow.subscriptions())
+        # Told of every agent state change, in the dispatcher (the agents' screens, the
+        # floor): each must return at once and never raise.
+        self.agent_listeners: list[Callable[[str, Agent], None]] = []
+
+    def _agent_changed(self, agent: Agent) -> None:
+        campaign = self.book.agent_campaign.get(agent.agent_id, "")
+        for listener in self.agent_listeners:
+            listener(campaign, agent)
 
     # ------------------------------------------------------------ the book, read-only views
     @property
@@ -160,7 +168,7 @@ class Runner:
         run = self.book.campaigns.get(plan_.name)
         if run is None:
             pacer = self._pacer_factory(plan_.pacing_method, plan_.pacing_params)
-            run = CampaignRun(plan_, pacer, AgentPool(self.book.session))
+            run = CampaignRun(plan_, pacer, AgentPool(self.book.session, self._agent_changed))
             self.book.campaigns[plan_.name] = run
         else:
             run.plan = plan_

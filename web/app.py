@@ -21,11 +21,11 @@ from identity.access import decide
 from web.auth import (
     page_session,
     redirect,
+    render,
     session_of,
     signin_page,
     signin_submit,
     signout,
-    template_context,
     visible_sections,
 )
 from web.context import CTX_KEY, SECTIONS_KEY, Section, WebContext
@@ -41,7 +41,7 @@ async def home(request: web.Request) -> web.StreamResponse:
     sections = visible_sections(request)
     if sections:
         return redirect(sections[0].path)
-    return aiohttp_jinja2.render_template("home.html", request, {})
+    return await render(request, "home.html", {})
 
 
 async def live_socket(request: web.Request) -> web.StreamResponse:
@@ -74,7 +74,6 @@ def _environment(app: web.Application, ctx: WebContext, sections: Sequence[Secti
         loader=loader,
         autoescape=jinja2.select_autoescape(default=True),
         extensions=["jinja2.ext.i18n"],
-        context_processors=[template_context],
         undefined=jinja2.StrictUndefined,
     )
     env.install_gettext_callables(  # type: ignore[attr-defined]
@@ -95,8 +94,6 @@ def install_web(
         sections = SECTIONS
     app[CTX_KEY] = ctx
     app[SECTIONS_KEY] = tuple(sections)
-    # Before the template setup: its context processors (which read the session) run as a
-    # middleware of their own, after this one.
     app.middlewares.append(page_session)
     _environment(app, ctx, sections)
     app.on_response_prepare.append(add_security_headers)

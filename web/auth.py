@@ -76,10 +76,7 @@ def wants_json(request: web.Request) -> bool:
 async def _refuse(request: web.Request, status: int, message: str) -> web.StreamResponse:
     if wants_json(request):
         return web.json_response({"error": message}, status=status, dumps=_dumps)
-    # May run before the template context middleware: give the layout its context here.
-    context = await template_context(request)
-    context.update(status=status, message=message)
-    return aiohttp_jinja2.render_template("error.html", request, context, status=status)
+    return await render(request, "error.html", {"status": status, "message": message}, status)
 
 
 def _dumps(obj: Any) -> str:
@@ -181,6 +178,15 @@ def visible_sections(request: web.Request) -> list[Section]:
     return [s for s in request.app[SECTIONS_KEY] if decide(session.principal, s.action).allowed]
 
 
+async def render(
+    request: web.Request, template: str, data: dict[str, Any], status: int = 200
+) -> web.Response:
+    """A page from ``template`` with the layout's context (user, navigation, CSRF token)."""
+    context = await template_context(request)
+    context.update(data)
+    return aiohttp_jinja2.render_template(template, request, context, status=status)
+
+
 async def template_context(request: web.Request) -> dict[str, Any]:
     ctx = request.app[CTX_KEY]
     session = session_of(request)
@@ -202,13 +208,13 @@ def _signin_token(request: web.Request) -> str:
     return request.cookies.get(SIGNIN_COOKIE, "")
 
 
-def _render_signin(
+async def _render_signin(
     request: web.Request, *, error: str = "", name: str = "", status: int = 200
 ) -> web.Response:
     token = _signin_token(request) or secrets.token_urlsafe(24)
-    response = aiohttp_jinja2.render_template(
-        "signin.html",
+    response = await render(
         request,
+        "signin.html",
         {
             "signin_token": token,
             "error": error,
@@ -216,7 +222,7 @@ def _render_signin(
             "next": safe_next(request.query.get("next")),
             "csrf_field": CSRF_FIELD,
         },
-        status=status,
+        status,
     )
     ctx = request.app[CTX_KEY]
     response.set_cookie(
@@ -233,7 +239,7 @@ def _render_signin(
 async def signin_page(request: web.Request) -> web.StreamResponse:
     if session_of(request) is not None:
         return redirect(safe_next(request.query.get("next")))
-    return _render_signin(request)
+    return await _render_signin(request)
 
 
 async def signin_submit(request: web.Request) -> web.StreamResponse:
@@ -241,7 +247,7 @@ async def signin_submit(request: web.Request) -> web.StreamResponse:
     form = form_of(request)
     given, cookie = form.get(CSRF_FIELD, ""), _signin_token(request)
     if not cookie or not hmac.compare_digest(given.encode(), cookie.encode()):
-        return _render_signin(
+        return await _render_signin(
             request,
             error=ctx.i18n.gettext("The form has expired. Reload the page and try again."),
             status=403,
@@ -249,7 +255,7 @@ async def signin_submit(request: web.Request) -> web.StreamResponse:
     name = form.get("username", "").strip()
     password = form.get("password", "")
     if not name or not password:
-        return _render_signin(
+        return await _render_signin(
             request,
             error=ctx.i18n.gettext("Enter your user name and password."),
             name=name,
@@ -265,7 +271,7 @@ async def signin_submit(request: web.Request) -> web.StreamResponse:
         else:
             error = ctx.i18n.gettext("Wrong user name or password.")
             status = 401
-        return _render_signin(request, error=error, name=name, status=status)
+        return await _render_signin(request, error=error, name=name, status=status)
     return _signed_in(request, result, form.get("next"))
 
 

@@ -211,7 +211,7 @@ def test_every_message_has_a_chinese_translation() -> None:
     root = Path(package.__file__ or "").parent
     with (root / "locale/zh_Hans/LC_MESSAGES/messages.po").open("rb") as fh:
         catalogue = read_po(fh)
-    translated = {m.id for m in catalogue if m.id and m.string}
+    translated = {m.id for m in catalogue if m.id and m.string and not m.fuzzy}
     method_map = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
     options = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
     used = {

@@ -1,24 +1,45 @@
 """The agents' screens: what each one shows now, and the pushes when it changes.
 
-``AgentScreens`` reads the dialer's agent state (in memory, no I/O) and the
-customer's data for a screen-pop, and publishes typed messages on the topic
-``agent:<id>``. The dialer's domain events call ``agent_changed`` and
-``customer_connected``; the page's own actions call ``agent_changed`` too, so
-the screen follows even a change the dialer made by itself (the softphone
-answering, a wrap-up ending at its limit).
+``AgentScreens`` follows the dialer's agent pool (``Runner.agent_listeners``:
+told of every agent state change, in the dispatcher) and publishes typed
+messages on the topic ``agent:<id>``: the agent's state at once, and the
+screen-pop when a customer is put through to the agent. The pop needs the
+lead, the customer's contact history and the campaign's script (database
+reads), so the listener only queues it; ``run`` (started and stopped with the
+web app) builds and pushes it. When the wrap-up ends the customer's data
+leaves the screen: an empty ``Customer`` replaces it, in the browser and in
+the outbox of a page that has not received it yet.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from aiohttp import web
+
+from compliance.campaigns import UnknownCampaign
+from compliance.model import ContactEvent, ContactKind
+from compliance.numbers import mask
 from dialer.agent_pool import Agent, AgentStatus
+from dialer.desk_records import PauseCode
 from web.agent.messages import AgentState, Customer
+from web.agent.script import PARTS, ScriptError, filled_parts, parse_script
 from web.hub import Hub, Message
+from web.i18n import I18n
 
 if TYPE_CHECKING:
     from dialer.app import DialerStack
+
+logger = logging.getLogger(__name__)
+POP_WORKERS = 4
+HISTORY_SHOWN = 10
+# A pause asked for without a code (the JSON API, an older client) is recorded as such.
+UNSPECIFIED_PAUSE = ("unspecified", "未说明")
 
 
 def topic(agent_id: str) -> str:
@@ -34,23 +55,32 @@ class Seat:
 
 
 class AgentScreens:
-    def __init__(self, stack: DialerStack, hub: Hub) -> None:
+    def __init__(self, stack: DialerStack, hub: Hub, i18n: I18n) -> None:
         self.stack = stack
         self.hub = hub
+        self.i18n = i18n
         self._pause_codes: dict[str, tuple[str, str]] = {}  # agent -> (code, label)
         self._since: dict[str, tuple[AgentStatus, float]] = {}
+        self._shown: dict[str, str] = {}  # agent -> attempt on screen ("" none)
+        self._pops: dict[str, Customer] = {}  # agent -> the pop built for that attempt
+        self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._status: dict[str, AgentStatus] = {}
+        self._waiters: dict[str, list[asyncio.Event]] = {}
+        self._pause_writes: asyncio.Queue[tuple[str, str, str, str, datetime]] = asyncio.Queue()
+        self.pops_sent = 0
+        stack.runner.agent_listeners.append(self._on_agent)
 
     # ------------------------------------------------------------ reading the dialer
     def seat(self, agent_id: str) -> Seat:
+        found: Seat | None = None
         for run in self.stack.runner.campaigns.values():
             agent = run.pool.get(agent_id)
-            if agent is not None and agent.status is not AgentStatus.OFFLINE:
+            if agent is None:
+                continue
+            if agent.status is not AgentStatus.OFFLINE:
                 return Seat(run.plan.name, agent)
-        for run in self.stack.runner.campaigns.values():
-            agent = run.pool.get(agent_id)
-            if agent is not None:
-                return Seat(run.plan.name, agent)
-        return Seat("", None)
+            found = found or Seat(run.plan.name, agent)
+        return found or Seat("", None)
 
     def campaigns(self) -> list[str]:
         return sorted(self.stack.runner.campaigns)
@@ -69,12 +99,10 @@ class AgentScreens:
             return now
         return seen[1]
 
-    def state(self, agent_id: str) -> AgentState:
-        seat = self.seat(agent_id)
-        now = self.stack.runner.clock.now()
-        a = seat.agent
+    def _state_of(self, campaign: str, a: Agent | None, agent_id: str) -> AgentState:
         if a is None:
             return AgentState(agent_id, AgentStatus.OFFLINE.value, 0.0, "", False)
+        now = self.stack.runner.clock.now()
         code, label = self._pause_codes.get(agent_id, ("", ""))
         if a.status is not AgentStatus.PAUSED:
             code, label = "", ""
@@ -83,7 +111,7 @@ class AgentScreens:
             agent_id,
             a.status.value,
             round(max(0.0, now - self._state_started(a, now)), 1),
-            seat.campaign,
+            campaign,
             a.channel_up,
             pause_code=code,
             pause_label=label,
@@ -92,15 +120,218 @@ class AgentScreens:
             pending=pending,
         )
 
+    def state(self, agent_id: str) -> AgentState:
+        seat = self.seat(agent_id)
+        return self._state_of(seat.campaign, seat.agent, agent_id)
+
+    @staticmethod
+    def on_screen(a: Agent | None) -> str:
+        """The attempt whose customer the agent's screen shows: the call, then its wrap-up."""
+        if a is None:
+            return ""
+        if a.status is AgentStatus.TALKING and a.attempt_id:
+            return a.attempt_id
+        if a.status is AgentStatus.WRAPUP and a.last_attempt_id:
+            return a.last_attempt_id
+        return ""
+
     # ------------------------------------------------------------ pushes
     def set_pause_code(self, agent_id: str, code: str, label: str) -> None:
         self._pause_codes[agent_id] = (code, label)
 
     def agent_changed(self, agent_id: str) -> None:
-        self.hub.publish(topic(agent_id), self.state(agent_id))
+        seat = self.seat(agent_id)
+        self._on_agent(seat.campaign, seat.agent) if seat.agent is not None else None
 
-    def cleared(self, agent_id: str) -> Customer:
-        return Customer(agent_id)
+    def _on_agent(self, campaign: str, agent: Agent) -> None:
+        """The pool's listener (in the dispatcher): push the state, queue or clear the pop."""
+        agent_id = agent.agent_id
+        self.hub.publish(topic(agent_id), self._state_of(campaign, agent, agent_id))
+        self._note_pause(campaign, agent)
+        for event in self._waiters.pop(agent_id, ()):
+            event.set()
+        attempt = self.on_screen(agent)
+        if attempt == self._shown.get(agent_id, ""):
+            return
+        self._shown[agent_id] = attempt
+        if attempt:
+            self._queue.put_nowait((agent_id, attempt))
+        else:
+            self._pops.pop(agent_id, None)
+            self.hub.publish(topic(agent_id), Customer(agent_id))
 
-    def snapshot(self, agent_id: str) -> list[Message]:
-        return [self.state(agent_id)]
+    async def wait_until(self, agent_id: str, condition: Callable[[Agent], bool]) -> None:
+        """Wait until the agent's state satisfies ``condition`` (the caller bounds the wait)."""
+        while True:
+            agent = self.seat(agent_id).agent
+            if agent is None or condition(agent):
+                return
+            event = asyncio.Event()
+            self._waiters.setdefault(agent_id, []).append(event)
+            await event.wait()
+
+    def _note_pause(self, campaign: str, agent: Agent) -> None:
+        """Queue the record of a pause starting (with its code) or ending."""
+        before = self._status.get(agent.agent_id)
+        self._status[agent.agent_id] = agent.status
+        paused_now = agent.status is AgentStatus.PAUSED
+        if (before is AgentStatus.PAUSED) == paused_now:
+            return
+        code, label = self._pause_codes.get(agent.agent_id, ("", ""))
+        if paused_now and not code:
+            code, label = UNSPECIFIED_PAUSE
+        kind = "start" if paused_now else "end"
+        wall = self.stack.runner.clock.wall()
+        self._pause_writes.put_nowait((kind, agent.agent_id, campaign, f"{code}\t{label}", wall))
+
+    async def _pause_writer(self) -> None:
+        desk = self.stack.desk
+        while True:
+            kind, agent_id, campaign, code_label, at = await self._pause_writes.get()
+            if desk is None:
+                continue
+            if kind == "start":
+                code, label = code_label.split("\t", 1)
+                await desk.pause_started(agent_id, campaign, PauseCode(code, label), at)
+            else:
+                await desk.pause_ended(agent_id, at)
+
+    async def snapshot(self, agent_id: str) -> list[Message]:
+        """What rebuilds the screen now (a reload or a reconnect in the middle of a call)."""
+        seat = self.seat(agent_id)
+        messages: list[Message] = [self.state(agent_id)]
+        attempt = self.on_screen(seat.agent)
+        if attempt:
+            pop = self._pops.get(agent_id)
+            if pop is None or pop.attempt_id != attempt:
+                pop = await self.build_pop(agent_id, attempt, seat.agent)
+            messages.append(pop)
+        else:
+            messages.append(Customer(agent_id))
+        return messages
+
+    async def run(self) -> None:
+        """Build and push the queued screen-pops (a few at a time) until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            for n in range(POP_WORKERS):
+                group.create_task(self._pop_worker(), name=f"agent-pop-{n}")
+            group.create_task(self._pause_writer(), name="agent-pauses")
+
+    async def _pop_worker(self) -> None:
+        while True:
+            agent_id, attempt = await self._queue.get()
+            if self._shown.get(agent_id) != attempt:
+                continue  # the call ended before its pop was built
+            seat = self.seat(agent_id)
+            pop = await self.build_pop(agent_id, attempt, seat.agent)
+            if self._shown.get(agent_id) == attempt:
+                self._pops[agent_id] = pop
+                self.hub.publish(topic(agent_id), pop)
+                self.pops_sent += 1
+
+    async def build_pop(self, agent_id: str, attempt_id: str, agent: Agent | None) -> Customer:
+        """The screen-pop: who the customer is (masked), history, the filled script."""
+        stack = self.stack
+        rec = await stack.attempts.get(attempt_id)
+        if rec is None:
+            return Customer(agent_id, attempt_id, phase=_phase(agent))
+        name, segment = "", ""
+        if rec.lead_id.isdigit():
+            lead = await stack.stores.leads.get(int(rec.lead_id))
+            name, segment = lead.name, lead.segment
+        history = [
+            e for e in await stack.stores.ledger.history(rec.number) if e.attempt_id != attempt_id
+        ]
+        try:
+            campaign = await stack.stores.campaigns.get(rec.campaign)
+            script_text, products = campaign.spec.script, campaign.products
+        except UnknownCampaign:
+            script_text, products = "", (rec.product,)
+        try:
+            script = parse_script(script_text)
+            script_error = ""
+        except ScriptError as exc:
+            script, script_error = parse_script(""), str(exc)
+        terms = script.terms(rec.product)
+        values = {
+            "customer.name": name,
+            "customer.segment": segment,
+            "product.name": rec.product,
+            "product.price": terms.price,
+            "product.payment": terms.payment,
+            "agent.name": agent_id,
+            "campaign.name": rec.campaign,
+        }
+        titles = {key: (zh, en) for key, zh, en in PARTS}
+        return Customer(
+            agent_id,
+            attempt_id,
+            name=name,
+            number=mask(rec.number),
+            segment=segment,
+            product=rec.product,
+            products=[
+                {
+                    "name": p,
+                    "price": script.terms(p).price,
+                    "payment": script.terms(p).payment,
+                }
+                for p in products
+            ],
+            history=[await self._contact(e) for e in reversed(history[-HISTORY_SHOWN:])],
+            script=[
+                {"part": key, "title_zh": titles[key][0], "title_en": titles[key][1], "text": text}
+                for key, text in filled_parts(script, values)
+            ]
+            + (
+                [
+                    {
+                        "part": "error",
+                        "title_zh": "话术错误",
+                        "title_en": "Script error",
+                        "text": script_error,
+                    }
+                ]
+                if script_error
+                else []
+            ),
+            questionnaire=[
+                {"id": q.id, "text": q.text, "choices": list(q.choices)}
+                for q in script.questionnaire
+            ],
+            phase=_phase(agent),
+        )
+
+    async def _contact(self, e: ContactEvent) -> dict[str, str]:
+        """One earlier contact: when, what, and how it ended (the agent's disposition when
+        there was one, else the dial's outcome)."""
+        disposition = ""
+        if e.kind is ContactKind.REFUSAL:
+            disposition = "refused"
+        elif e.attempt_id:
+            rec = await self.stack.attempts.get(e.attempt_id)
+            disposition = rec.disposition or "" if rec is not None else ""
+        return {
+            "when": self.i18n.when(e.at, "medium"),
+            "campaign": e.campaign,
+            "product": e.product,
+            "outcome": e.outcome.value,
+            "disposition": disposition,
+        }
+
+    async def running(self, app: web.Application) -> AsyncIterator[None]:
+        """``cleanup_ctx``: the pop workers live as long as the web app."""
+        task = asyncio.create_task(self.run(), name="agent-screens")
+        yield
+        task.cancel()
+        await asyncio.wait([task])
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("agent screen-pop workers failed", exc_info=task.exception())
+
+    def detach(self) -> None:
+        if self._on_agent in self.stack.runner.agent_listeners:
+            self.stack.runner.agent_listeners.remove(self._on_agent)
+
+
+def _phase(agent: Agent | None) -> str:
+    return agent.status.value if agent is not None else ""

@@ -2,26 +2,60 @@
 
 An agent acts only as its own agent id (``identity.access``: ``AGENT_ACT`` with
 scope "own"); the page never receives a customer list, an export or a full
-number.
+number. Supervisors define the pause codes (``/agent/pause-codes``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
 
-import aiohttp_jinja2
 from aiohttp import web
 
-from dialer.agent_pool import AgentRefusal
+from compliance.model import ReasonCode
+from dialer.agent_pool import AgentRefusal, AgentStatus
 from dialer.ari.errors import AriError
+from dialer.callbacks import CallbackCustomer, check, earliest
+from dialer.desk_records import Answer, Callback, DeskInputError, DeskRecords
+from dialer.dispositions import (
+    CALLBACK_HORIZON_MONTHS,
+    DispositionKind,
+    DispositionRejected,
+    DispositionRequest,
+    add_months,
+)
 from identity.access import Action
 from identity.model import ActiveSession
 from web.agent.screens import AgentScreens, topic
-from web.auth import requires, session_of
+from web.agent.script import ScriptError, parse_script
+from web.auth import form_of, redirect, render, requires, session_of
 from web.context import CTX_KEY, LiveFeed, WebContext
+from web.i18n import N_
 
 SCREENS_KEY: web.AppKey[AgentScreens] = web.AppKey("agent_screens", AgentScreens)
+
+# The art. 23 checklist: every item read out, and the customer's clear yes.
+CHECKLIST: tuple[tuple[str, str], ...] = (
+    ("product", N_("Product name read out")),
+    ("price", N_("Price read out")),
+    ("payment", N_("Payment method read out")),
+    ("yes", N_("The customer clearly said yes")),
+)
+# A me-only callback waits this long for its agent before anyone may take it.
+DEFAULT_GRACE = timedelta(minutes=30)
+REASON_TEXT: dict[str, str] = {
+    ReasonCode.OUTSIDE_CALLING_HOURS.value: N_("outside the calling hours"),
+    ReasonCode.MONTHLY_CAP.value: N_("the customer's calls this month are used up"),
+    ReasonCode.QUIET_PERIOD.value: N_("the customer is in the quiet months after a full month"),
+    ReasonCode.YEARLY_CAP.value: N_("the customer's calls this year are used up"),
+    ReasonCode.PRODUCT_INTERVAL.value: N_("this product was offered within the last 30 days"),
+    ReasonCode.PRODUCT_REFUSED.value: N_("the customer refused this product 3 times"),
+    ReasonCode.BLACKLISTED.value: N_("the number is on the do-not-call list"),
+    ReasonCode.DATA_RECALLED.value: N_("the customer's data has been recalled"),
+}
 
 
 def _agent_id(request: web.Request) -> str:
@@ -33,8 +67,19 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
 
+def _ctx(request: web.Request) -> WebContext:
+    return request.app[CTX_KEY]
+
+
+def _desk(request: web.Request) -> DeskRecords:
+    desk = _ctx(request).dialer().desk
+    if desk is None:
+        raise RuntimeError("the dialer stack has no desk records")
+    return desk
+
+
 def _refusal(request: web.Request, refusal: AgentRefusal) -> web.Response:
-    i18n = request.app[CTX_KEY].i18n
+    i18n = _ctx(request).i18n
     texts = {
         AgentRefusal.UNKNOWN_AGENT: i18n.gettext("You are not logged in to a campaign."),
         AgentRefusal.NOT_LOGGED_IN: i18n.gettext("You are not logged in to a campaign."),
@@ -43,18 +88,6 @@ def _refusal(request: web.Request, refusal: AgentRefusal) -> web.Response:
         AgentRefusal.NOT_IN_WRAPUP: i18n.gettext("There is no call to wrap up."),
     }
     return _json({"error": texts[refusal], "code": refusal.value}, status=409)
-
-
-@requires(Action.AGENT_ACT, owner=_agent_id)
-async def screen(request: web.Request) -> web.StreamResponse:
-    screens = request.app[SCREENS_KEY]
-    agent_id = _agent_id(request)
-    state = screens.state(agent_id)
-    return aiohttp_jinja2.render_template(
-        "agent/screen.html",
-        request,
-        {"agent_id": agent_id, "state": state, "campaigns": screens.campaigns()},
-    )
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -69,9 +102,43 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return data
 
 
+# ---------------------------------------------------------------- the screen
+
+
+@requires(Action.AGENT_ACT, owner=_agent_id)
+async def screen(request: web.Request) -> web.StreamResponse:
+    screens = request.app[SCREENS_KEY]
+    agent_id = _agent_id(request)
+    if not agent_id:
+        return await render(request, "agent/no_agent.html", {})
+    i18n = _ctx(request).i18n
+    return await render(
+        request,
+        "agent/screen.html",
+        {
+            "agent_id": agent_id,
+            "state": screens.state(agent_id),
+            "campaigns": screens.campaigns(),
+            "pause_codes": await _desk(request).pause_codes(),
+            "checklist": [(key, i18n.gettext(text)) for key, text in CHECKLIST],
+        },
+    )
+
+
+async def live(request: web.Request, session: ActiveSession, ctx: WebContext) -> LiveFeed:
+    agent_id = session.principal.agent_id
+    if not agent_id:
+        raise web.HTTPForbidden(text="your user has no agent id")
+    screens = request.app[SCREENS_KEY]
+    return LiveFeed((topic(agent_id),), await screens.snapshot(agent_id))
+
+
+# ---------------------------------------------------------------- state
+
+
 @requires(Action.AGENT_ACT, owner=_agent_id)
 async def login(request: web.Request) -> web.StreamResponse:
-    ctx = request.app[CTX_KEY]
+    ctx = _ctx(request)
     screens = request.app[SCREENS_KEY]
     agent_id = _agent_id(request)
     body = await _body(request)
@@ -86,14 +153,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     except ValueError as exc:
         return _json({"error": str(exc), "field": "campaign"}, status=409)
     except AriError as exc:
-        return _json(
-            {
-                "error": ctx.i18n.gettext("Your phone could not be called: {error}").format(
-                    error=exc
-                )
-            },
-            status=502,
-        )
+        text = ctx.i18n.gettext("Your phone could not be called: {error}").format(error=exc)
+        return _json({"error": text}, status=502)
     screens.agent_changed(agent_id)
     return _json({"done": "login", "state": screens.state(agent_id).status})
 
@@ -101,10 +162,9 @@ async def login(request: web.Request) -> web.StreamResponse:
 def _action(name: str) -> Any:
     @requires(Action.AGENT_ACT, owner=_agent_id)
     async def handler(request: web.Request) -> web.StreamResponse:
-        ctx = request.app[CTX_KEY]
         screens = request.app[SCREENS_KEY]
         agent_id = _agent_id(request)
-        runner = ctx.dialer().runner
+        runner = _ctx(request).dialer().runner
         act = {
             "ready": runner.agent_ready,
             "logout": runner.agent_logout,
@@ -122,9 +182,16 @@ def _action(name: str) -> Any:
 
 @requires(Action.AGENT_ACT, owner=_agent_id)
 async def pause(request: web.Request) -> web.StreamResponse:
-    ctx = request.app[CTX_KEY]
+    ctx = _ctx(request)
     screens = request.app[SCREENS_KEY]
     agent_id = _agent_id(request)
+    body = await _body(request)
+    code = await _desk(request).pause_code(str(body.get("code", "")))
+    if code is None or not code.active:
+        return _json(
+            {"error": ctx.i18n.gettext("Choose a pause reason."), "field": "code"}, status=400
+        )
+    screens.set_pause_code(agent_id, code.code, code.label)
     refusal = await ctx.dialer().runner.agent_pause(agent_id)
     if refusal is not None:
         return _refusal(request, refusal)
@@ -132,19 +199,249 @@ async def pause(request: web.Request) -> web.StreamResponse:
     return _json({"done": "pause", "state": screens.state(agent_id).status})
 
 
-async def live(request: web.Request, session: ActiveSession, ctx: WebContext) -> LiveFeed:
-    agent_id = session.principal.agent_id
-    if not agent_id:
-        raise web.HTTPForbidden(text="your user has no agent id")
+# ---------------------------------------------------------------- dispositions
+
+
+async def _until_wrapup(request: web.Request, agent_id: str) -> str:
+    """The attempt to disposition: a call still going is ended first."""
     screens = request.app[SCREENS_KEY]
-    return LiveFeed((topic(agent_id),), screens.snapshot(agent_id))
+    runner = _ctx(request).dialer().runner
+    seat = screens.seat(agent_id)
+    if seat.agent is not None and seat.agent.status is AgentStatus.TALKING:
+        await runner.agent_hangup(agent_id)
+        async with asyncio.timeout(10):
+            await screens.wait_until(agent_id, lambda a: a.status is not AgentStatus.TALKING)
+    return screens.on_screen(screens.seat(agent_id).agent)
+
+
+async def _customer(request: web.Request, attempt_id: str) -> CallbackCustomer | None:
+    stack = _ctx(request).dialer()
+    rec = await stack.attempts.get(attempt_id)
+    if rec is None:
+        return None
+    segment, assigned, dialled = None, None, None
+    if rec.lead_id.isdigit():
+        lead = await stack.stores.leads.get(int(rec.lead_id))
+        segment, assigned, dialled = lead.segment, lead.assigned_at, lead.dialled_number
+    run = stack.runner.campaigns.get(rec.campaign)
+    caller_id = run.plan.caller_id if run is not None else ""
+    return CallbackCustomer(
+        rec.number, rec.campaign, rec.product, caller_id, segment, assigned, dialled
+    )
+
+
+def _reasons(request: web.Request, reasons: Any) -> list[str]:
+    i18n = _ctx(request).i18n
+    out = []
+    for r in reasons:
+        text = REASON_TEXT.get(r.code.value)
+        line = i18n.gettext(text) if text else r.message
+        if r.retry_at is not None:
+            line += " · " + i18n.gettext("allowed again from {time}").format(
+                time=i18n.when(r.retry_at)
+            )
+        out.append(line)
+    return out
+
+
+@requires(Action.AGENT_ACT, owner=_agent_id)
+async def callback_proposal(request: web.Request) -> web.StreamResponse:
+    """The earliest lawful callback time for the customer on screen (the form's default)."""
+    ctx = _ctx(request)
+    screens = request.app[SCREENS_KEY]
+    agent_id = _agent_id(request)
+    attempt = screens.on_screen(screens.seat(agent_id).agent)
+    who = await _customer(request, attempt) if attempt else None
+    if who is None:
+        return _json({"error": ctx.i18n.gettext("There is no call to wrap up.")}, status=409)
+    stack = ctx.dialer()
+    at = await earliest(stack.stores.gate, who, stack.runner.clock.wall())
+    if at is None:
+        return _json({"proposal": None, "text": ctx.i18n.gettext("No lawful time in 3 months.")})
+    return _json({"proposal": ctx.i18n.iso_local(at), "text": ctx.i18n.when(at)})
+
+
+async def _answers(request: web.Request, body: dict[str, Any], attempt: str) -> list[Answer]:
+    """The questionnaire's answers as given, with the questions of the campaign's script."""
+    given = body.get("answers") or {}
+    if not isinstance(given, dict):
+        return []
+    stack = _ctx(request).dialer()
+    rec = await stack.attempts.get(attempt)
+    questions = {}
+    if rec is not None:
+        campaign = await stack.stores.campaigns.find(rec.campaign)
+        if campaign is not None:
+            try:
+                questions = {q.id: q.text for q in parse_script(campaign.spec.script).questionnaire}
+            except ScriptError:
+                questions = {}
+    return [
+        Answer("questionnaire", qid, questions[qid], str(value).strip())
+        for qid, value in given.items()
+        if qid in questions and str(value).strip()
+    ]
+
+
+@requires(Action.AGENT_ACT, owner=_agent_id)
+async def disposition(request: web.Request) -> web.StreamResponse:  # noqa: C901
+    ctx = _ctx(request)
+    i18n = ctx.i18n
+    stack = ctx.dialer()
+    agent_id = _agent_id(request)
+    body = await _body(request)
+    kind = str(body.get("kind", ""))
+    if kind not in {k.value for k in DispositionKind}:
+        return _json({"error": i18n.gettext("Choose a disposition."), "field": "kind"}, 400)
+    product = body.get("product") or None
+    if product is not None and not isinstance(product, str):
+        return _json({"error": "product must be text", "field": "product"}, 400)
+    checklist = body.get("checklist") or {}
+    confirmed = False
+    if kind == DispositionKind.ORDER:
+        missing = [
+            i18n.gettext(text)
+            for key, text in CHECKLIST
+            if not (isinstance(checklist, dict) and checklist.get(key) is True)
+        ]
+        if missing:
+            return _json(
+                {
+                    "error": i18n.gettext(
+                        "The order cannot be saved until it is confirmed (art. 23): {items}"
+                    ).format(items="、".join(missing)),
+                    "field": "checklist",
+                },
+                400,
+            )
+        confirmed = True
+    attempt = await _until_wrapup(request, agent_id)
+    if not attempt:
+        return _json({"error": i18n.gettext("There is no call to wrap up."), "field": "kind"}, 409)
+    who = await _customer(request, attempt)
+    now = stack.runner.clock.wall()
+    callback_at: datetime | None = None
+    scope = str(body.get("callback_for", "me"))
+    if kind == DispositionKind.NO_DECISION and body.get("follow_up") and who is not None:
+        # A hesitating customer is cared for again within 3 months (art. 27, 34).
+        callback_at = await earliest(stack.stores.gate, who, now, within=add_months(now, 3))
+        if callback_at is not None:
+            kind, scope = DispositionKind.CALLBACK.value, "anyone"
+    elif kind == DispositionKind.CALLBACK:
+        try:
+            callback_at = i18n.parse_local(str(body.get("callback_at", "")))
+        except ValueError:
+            return _json(
+                {"error": i18n.gettext("Give the callback time."), "field": "callback_at"}, 400
+            )
+        if who is None:
+            return _json({"error": i18n.gettext("There is no call to wrap up.")}, 409)
+        verdict = await check(stack.stores.gate, who, callback_at, now)
+        if not verdict.allowed:
+            reasons = _reasons(request, verdict.reasons) or [i18n.gettext("the time has passed")]
+            return _json(
+                {
+                    "error": i18n.gettext("This callback time is not allowed: {reasons}").format(
+                        reasons="；".join(reasons)
+                    ),
+                    "field": "callback_at",
+                    "reasons": reasons,
+                    "proposal": i18n.iso_local(verdict.proposal) if verdict.proposal else None,
+                    "proposal_text": i18n.when(verdict.proposal) if verdict.proposal else "",
+                },
+                400,
+            )
+        if callback_at > add_months(now, CALLBACK_HORIZON_MONTHS):
+            return _json({"error": i18n.gettext("A callback must be within 3 months.")}, 400)
+    answers = await _answers(request, body, attempt)
+    note = str(body.get("note", ""))[:2000]
+    result = await stack.runner.disposition(
+        agent_id,
+        DispositionRequest(kind, product, confirmed, callback_at, note),
+        attempt,
+    )
+    if isinstance(result, DispositionRejected):
+        return _json({"error": result.message, "field": result.field}, 400)
+    desk = _desk(request)
+    if confirmed:
+        answers += [Answer("confirmation", key, text, "yes") for key, text in CHECKLIST]
+    await desk.record_answers(attempt, agent_id, answers, now)
+    if callback_at is not None and who is not None:
+        rec = await stack.attempts.get(attempt)
+        owner = agent_id if scope == "me" else ""
+        await desk.add_callback(
+            Callback(
+                0,
+                rec.lead_id if rec is not None else "",
+                who.campaign,
+                attempt,
+                owner,
+                who.product,
+                callback_at,
+                callback_at + (DEFAULT_GRACE if owner else timedelta(0)),
+            ),
+            now,
+        )
+    request.app[SCREENS_KEY].agent_changed(agent_id)
+    return _json(
+        {
+            "done": result.kind.value,
+            "callback_at": i18n.when(callback_at) if callback_at else None,
+            "blacklisted": result.add_to_dnc,
+        }
+    )
+
+
+# ---------------------------------------------------------------- pause codes (supervisors)
+
+
+@requires(Action.CAMPAIGNS_CONTROL)
+async def pause_codes_page(request: web.Request) -> web.StreamResponse:
+    desk = _desk(request)
+    return await render(
+        request,
+        "agent/pause_codes.html",
+        {"codes": await desk.pause_codes(active_only=False), "error": ""},
+    )
+
+
+@requires(Action.CAMPAIGNS_CONTROL)
+async def pause_codes_submit(request: web.Request) -> web.StreamResponse:
+    desk = _desk(request)
+    form = form_of(request)
+    session = session_of(request)
+    who = session.principal.name if session is not None else ""
+    now = _ctx(request).dialer().runner.clock.wall()
+    try:
+        if form.get("retire"):
+            await desk.retire_pause_code(form["retire"])
+        else:
+            await desk.define_pause_code(form.get("code", ""), form.get("label", ""), who, now)
+    except DeskInputError as exc:
+        return await render(
+            request,
+            "agent/pause_codes.html",
+            {"codes": await desk.pause_codes(active_only=False), "error": str(exc)},
+            400,
+        )
+    return redirect("/agent/pause-codes")
+
+
+async def _screens_running(app: web.Application) -> AsyncIterator[None]:
+    async for _ in app[SCREENS_KEY].running(app):
+        yield
 
 
 def install(app: web.Application, ctx: WebContext) -> None:
-    app[SCREENS_KEY] = AgentScreens(ctx.dialer(), ctx.hub)
+    app[SCREENS_KEY] = AgentScreens(ctx.dialer(), ctx.hub, ctx.i18n)
+    app.cleanup_ctx.append(_screens_running)
     r = app.router
     r.add_get("/agent/", screen)
     r.add_post("/agent/login", login)
     r.add_post("/agent/pause", pause)
     for name in ("ready", "logout", "hangup"):
         r.add_post(f"/agent/{name}", _action(name))
+    r.add_get("/agent/callback-proposal", callback_proposal)
+    r.add_post("/agent/disposition", disposition)
+    r.add_get("/agent/pause-codes", pause_codes_page)
+    r.add_post("/agent/pause-codes", pause_codes_submit)
