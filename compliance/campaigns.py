@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time

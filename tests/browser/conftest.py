@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser
-
 from harness import Shots, chromium
+from playwright.async_api import Browser
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

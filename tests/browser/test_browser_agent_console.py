@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness import AGENT, Shots, assert_accessible, new_page, running_site, sign_in
 from playwright.async_api import Browser, expect
 
-from harness import AGENT, Shots, assert_accessible, new_page, running_site, sign_in
 from simulation.demo_data import numbers_ending
 
 
