@@ -45,6 +45,7 @@ pause_codes = Table(
     Column("code", String(32), primary_key=True),
     Column("label", String(64), nullable=False),
     Column("active", Boolean, nullable=False, default=True),
+    Column("position", Integer, nullable=False, default=0),  # the order agents see them in
     Column("created_by", String(64), nullable=False, default=""),
     Column("created_at", UtcDateTime, nullable=False),
 )
@@ -157,14 +158,14 @@ class DeskRecords:
                 await conn.execute(
                     pause_codes.insert(),
                     [
-                        {"code": c, "label": lbl, "active": True, "created_at": now}
-                        for c, lbl in DEFAULT_PAUSE_CODES
+                        {"code": c, "label": lbl, "active": True, "position": i, "created_at": now}
+                        for i, (c, lbl) in enumerate(DEFAULT_PAUSE_CODES)
                     ],
                 )
 
     # ------------------------------------------------------------ pause codes
     async def pause_codes(self, *, active_only: bool = True) -> list[PauseCode]:
-        query = select(pause_codes).order_by(pause_codes.c.created_at, pause_codes.c.code)
+        query = select(pause_codes).order_by(pause_codes.c.position, pause_codes.c.code)
         if active_only:
             query = query.where(pause_codes.c.active.is_(True))
         async with self._engine.connect() as conn:
@@ -185,9 +186,15 @@ class DeskRecords:
                 .values(label=label, active=True)
             )
             if not done.rowcount:
+                last = (await conn.execute(select(func.max(pause_codes.c.position)))).scalar()
                 await conn.execute(
                     pause_codes.insert().values(
-                        code=code, label=label, active=True, created_by=by, created_at=now
+                        code=code,
+                        label=label,
+                        active=True,
+                        position=(last or 0) + 1,
+                        created_by=by,
+                        created_at=now,
                     )
                 )
         return PauseCode(code, label)
