@@ -62,6 +62,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 
+from compliance.calendar import WorkCalendar
 from compliance.model import (
     AttemptOutcome,
     CallRequest,
@@ -539,8 +540,11 @@ def _check_segment_caps(
         )
 
 
-def _in_window(segment: Segment, local: datetime) -> bool:
-    if local.weekday() not in segment.days:
+def _in_window(segment: Segment, local: datetime, calendar: WorkCalendar) -> bool:
+    day = local.date()
+    if calendar.day_off(day) is not None:
+        return False
+    if calendar.calling_weekday(day) not in segment.days:
         return False
     minute = local.hour * 60 + local.minute
     for w in segment.windows:
@@ -572,7 +576,7 @@ def _check_hours(
             )
         )
         return
-    if not _in_window(segment, local):
+    if not _in_window(segment, local, c.policy.calendar):
         # same minute, same segment: same message and same next opening
         reasons.append(
             c.reason(
@@ -581,12 +585,22 @@ def _check_hours(
                 local.replace(second=0, microsecond=0),
                 segment,
                 request.at.tzinfo,
-                lambda: (
-                    f"{DAY_NAMES[local.weekday()]} {local:%H:%M} ({c.policy.timezone}) is "
-                    f"outside the calling hours of segment {segment.name!r}: {_hours_text(segment)}"
-                ),
+                lambda: _outside_hours_text(c.policy, segment, local),
             )
         )
+
+
+def _outside_hours_text(policy: Policy, segment: Segment, local: datetime) -> str:
+    holiday = policy.calendar.day_off(local.date())
+    if holiday is not None:
+        return (
+            f"{local:%Y-%m-%d} is a public holiday ({holiday}): no calls; "
+            f"segment {segment.name!r} calls {_hours_text(segment)} on working days"
+        )
+    return (
+        f"{DAY_NAMES[local.weekday()]} {local:%H:%M} ({policy.timezone}) is "
+        f"outside the calling hours of segment {segment.name!r}: {_hours_text(segment)}"
+    )
 
 
 def _check_caller_id(
@@ -687,13 +701,15 @@ def next_window_open(policy: Policy, segment: Segment, at: datetime) -> datetime
     """``at`` itself when it is inside a calling window of ``segment``, else the next opening."""
     tz = policy.tz
     local = at.astimezone(tz)
-    if _in_window(segment, local):
+    calendar = policy.calendar
+    if _in_window(segment, local, calendar):
         return at
     minute = local.hour * 60 + local.minute
     day = local.date()
-    for offset in range(8):
+    # Long enough for the longest run of days off (Spring Festival with its weekends).
+    for offset in range(40):
         d = day + timedelta(days=offset)
-        if d.weekday() not in segment.days:
+        if calendar.day_off(d) is not None or calendar.calling_weekday(d) not in segment.days:
             continue
         for w in segment.windows:
             if offset == 0 and w.start <= minute:

@@ -17,7 +17,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import date, tzinfo
 from enum import StrEnum
 from functools import cache
 from importlib import resources
@@ -26,6 +26,7 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from compliance.calendar import NO_CALENDAR, WorkCalendar, china_calendar, site_calendar
 from compliance.numbers import InvalidNumber, NumberKind, NumberPlan, is_area_code, mask
 
 __all__ = [
@@ -117,6 +118,8 @@ class Policy:
     # The company's declared service numbers (hotlines customers call, e.g. 400-...):
     # with the pool, the only numbers a call may present (art. 35).
     service_numbers: frozenset[str] = frozenset()
+    # Days off and adjusted working days the calling windows follow ([calendar]).
+    calendar: WorkCalendar = field(default=NO_CALENDAR, compare=False, repr=False)
 
     @property
     def own_numbers(self) -> frozenset[str]:
@@ -211,6 +214,7 @@ _SCHEMA: dict[str, Any] = {
     },
     "special_numbers": {"categories": None, "numbers": {"*": None}},
     "segments": {"*": _SEGMENT_KEYS},
+    "calendar": {"china_public_holidays": None, "days_off": None, "workdays": None},
     # Complaint cases and the quality scorecard: validated by casework.settings.
     "complaints": None,
     "quality": None,
@@ -301,7 +305,34 @@ class _Validator:
             special_numbers=self.specials(d["special_numbers"], plan),
             segments=self.segments(d["segments"], caps),
             tz=tz,
+            calendar=self.calendar(d.get("calendar", {})),
         )
+
+    def calendar(self, c: Mapping[str, Any]) -> WorkCalendar:
+        national = c.get("china_public_holidays", True)
+        if not isinstance(national, bool):
+            raise self.fail(
+                "calendar.china_public_holidays", f"must be true or false, got {_show(national)}"
+            )
+        off = self.dates(c, "days_off")
+        work = self.dates(c, "workdays")
+        both = sorted(set(off) & set(work))
+        if both:
+            raise self.fail("calendar", f"{both[0].isoformat()} is both a day off and a workday")
+        return china_calendar(off, work) if national else site_calendar(off, work)
+
+    def dates(self, c: Mapping[str, Any], key: str) -> list[date]:
+        if key not in c:
+            return []
+        out = []
+        for i, text in enumerate(self.str_list(c, key, f"calendar.{key}")):
+            try:
+                out.append(date.fromisoformat(text))
+            except ValueError:
+                raise self.fail(
+                    f"calendar.{key}[{i}]", f"must be a date YYYY-MM-DD, got {text!r}"
+                ) from None
+        return out
 
     def caps(self, c: Mapping[str, Any]) -> Caps:
         return Caps(

@@ -206,7 +206,7 @@ def test_quiet_period_latest_capped_month_decides() -> None:
     assert d.codes == (R.MONTHLY_CAP,)  # May's quiet period ended with August
     d = ev(req(at=sh(2026, 8, 31)), history[:2])
     assert d.codes == (R.QUIET_PERIOD,) and d.retry_at == sh(2026, 9, 1, 9)
-    d = ev(req(at=sh(2026, 10, 5)), history)
+    d = ev(req(at=sh(2026, 10, 12)), history)  # a Monday (10-01..10-08 are public holidays)
     assert d.codes == (R.QUIET_PERIOD,) and d.retry_at == sh(2027, 1, 1, 9)
 
 

@@ -101,7 +101,11 @@ async def test_concurrent_reservations_never_exceed_caps(
         n = 0
         for gap, requests in waves:
             at = at + timedelta(days=gap)
-            if at.weekday() == 6:  # Sunday is outside the default calling days
+            # Sundays and public holidays are outside the default calling days.
+            while (
+                policy.calendar.calling_weekday(at.date()) == 6
+                or policy.calendar.day_off(at.date()) is not None
+            ):
                 at += timedelta(days=1)
             ids = [f"{run}-{n + i}" for i in range(len(requests))]
             n += len(requests)

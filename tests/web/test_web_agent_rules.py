@@ -207,3 +207,41 @@ async def test_answers_and_callbacks_are_kept_with_the_call(desk: DeskRecords) -
     assert (await desk.open_callback_for_lead("7")) == cb
     await desk.callback_done(cb.id, "a2", t + timedelta(days=31))
     assert await desk.callbacks_for("701") == []
+
+
+# ---------------------------------------------------------------- public holidays
+
+
+def test_public_holidays_and_adjusted_working_days_shape_the_windows() -> None:
+    from compliance.engine import evaluate, next_window_open
+    from compliance.model import CallRequest, ListStatus
+
+    policy = parse_policy(DEMO_POLICY, "demo policy")
+    segment = policy.segments["default"]
+    national_day = local(2026, 10, 1, 10)  # a Thursday, 国庆节
+    assert policy.calendar.day_off(national_day.date()) == "国庆节"
+    d = evaluate(
+        policy, CallRequest(NUMBER, "c", "p", national_day, "010-58001234"), [], ListStatus()
+    )
+    assert [r.code for r in d.reasons] == [ReasonCode.OUTSIDE_CALLING_HOURS]
+    assert "public holiday (国庆节)" in d.reasons[0].message
+    # The 2026 National Day holiday is 10-01..10-07: the next opening is Thursday 10-08.
+    assert next_window_open(policy, segment, national_day) == local(2026, 10, 8, 9)
+    # A Sunday worked in exchange (调休) is called like a Monday.
+    sunday_worked = next(
+        day for day in sorted(policy.calendar.workdays) if day.weekday() == 6 and day.year == 2026
+    )
+    at = local(sunday_worked.year, sunday_worked.month, sunday_worked.day, 10)
+    assert evaluate(
+        policy, CallRequest(NUMBER, "c", "p", at, "010-58001234"), [], ListStatus()
+    ).allowed
+    off = parse_policy(
+        DEMO_POLICY + '\n[calendar]\nchina_public_holidays = false\ndays_off = ["2026-12-02"]\n',
+        "site",
+    )
+    assert evaluate(
+        off, CallRequest(NUMBER, "c", "p", national_day, "010-58001234"), [], ListStatus()
+    ).allowed
+    assert not evaluate(
+        off, CallRequest(NUMBER, "c", "p", local(2026, 12, 2, 10), "010-58001234"), [], ListStatus()
+    ).allowed

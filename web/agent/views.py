@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -236,6 +237,9 @@ def _reasons(request: web.Request, reasons: Any) -> list[str]:
     for r in reasons:
         text = REASON_TEXT.get(r.code.value)
         line = i18n.gettext(text) if text else r.message
+        holiday = re.search(r"public holiday \((.+?)\)", r.message)
+        if holiday:
+            line = i18n.gettext("a public holiday ({name})").format(name=holiday.group(1))
         if r.retry_at is not None:
             line += " · " + i18n.gettext("allowed again from {time}").format(
                 time=i18n.when(r.retry_at)
