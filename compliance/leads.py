@@ -765,6 +765,30 @@ class LeadStore:
         leads.sort(key=lambda lead: (lead.status != LeadStatus.CALLBACK_DUE, lead.id))
         return leads
 
+    async def claim_lead(self, lead_id: int, now: datetime, *, claimer: str = "") -> Lead | None:
+        """Claim one given lead for an agent's own call (preview, manual dial, a personal
+        callback): it must be new, retry or callback_due, whatever its next attempt time
+        says (the gate still decides whether the call is allowed). None: not available."""
+        values = {
+            "status": LeadStatus.IN_PROGRESS.value,
+            "claimed_by": claimer,
+            "claimed_at": now,
+            "updated_at": now,
+        }
+        async with self._engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    update(leads_table)
+                    .where(
+                        leads_table.c.id == lead_id,
+                        leads_table.c.status.in_([s.value for s in DUE_STATUSES]),
+                    )
+                    .values(**values)
+                    .returning(*leads_table.c)
+                )
+            ).first()
+        return None if row is None else _lead_from_row(row)
+
     async def update_lead(
         self,
         lead_id: int,

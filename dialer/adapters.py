@@ -269,6 +269,15 @@ class LeadAdapter:
             raise GateUnavailable(f"lead store: {type(exc).__name__}: {exc}") from exc
         return [dial_lead(lead) for lead in leads]
 
+    async def claim_lead(self, lead_id: str, now: datetime) -> DialLead | None:
+        if not lead_id.isdigit():
+            return None
+        try:
+            lead = await self.store.claim_lead(int(lead_id), now, claimer=self.claimer)
+        except IO_ERRORS as exc:
+            raise GateUnavailable(f"lead store: {type(exc).__name__}: {exc}") from exc
+        return None if lead is None else dial_lead(lead)
+
     async def retry_at(
         self,
         lead: DialLead,

@@ -279,6 +279,23 @@ class AgentPool:
         self._start_call(best, attempt_id, now)
         return best
 
+    def reserve(self, agent_id: str, attempt_id: str, now: float) -> AgentRefusal | None:
+        """The agent places a call of their own (preview, manual dial, their callback): they
+        are on it from the dial, so nobody else's customer is put through to them."""
+        a = self._agents.get(agent_id)
+        if a is None:
+            return AgentRefusal.UNKNOWN_AGENT
+        if a.status is AgentStatus.OFFLINE:
+            return AgentRefusal.NOT_LOGGED_IN
+        if a.status in (AgentStatus.TALKING, AgentStatus.WRAPUP) or a.attempt_id is not None:
+            return AgentRefusal.ON_A_CALL
+        if a.status is AgentStatus.CONNECTING or not a.channel_up:
+            return AgentRefusal.CHANNEL_NOT_UP
+        a.status = AgentStatus.READY
+        a.wants_pause = False
+        self._start_call(a, attempt_id, now)
+        return None
+
     def _start_call(self, a: Agent, attempt_id: str, now: float) -> None:
         if a.attempt_id is not None or a.status is not AgentStatus.READY:
             raise AgentStateError(

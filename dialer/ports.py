@@ -167,6 +167,9 @@ class DialLead:
 class LeadSource(Protocol):
     async def claim(self, campaign: str, now: datetime, limit: int) -> list[DialLead]: ...
 
+    async def claim_lead(self, lead_id: str, now: datetime) -> DialLead | None:
+        """Claim one given lead for an agent's own call; None when it is not available."""
+
     async def retry_at(
         self,
         lead: DialLead,

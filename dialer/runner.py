@@ -30,11 +30,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from typing import Any, TypeVar, assert_never
 
 from compliance.ledger import AttemptAlreadyResolved, UnknownAttempt
-from compliance.model import AttemptOutcome
+from compliance.model import AttemptOutcome, Decision
 from dialer import fsm
 from dialer.agent_pool import Agent, AgentPool, AgentRefusal, AgentStatus, AgentView
 from dialer.ari.events import AriEvent
@@ -88,6 +90,26 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+@dataclass(frozen=True, slots=True)
+class AgentDial:
+    """How an agent's own call went: placed (``attempt_id``), refused by the gate
+    (``decision``, with its reasons), the agent could not take it (``refusal``), or the
+    lead or the dialer was not available (``unavailable``, a sentence)."""
+
+    attempt_id: str = ""
+    decision: Decision | None = None
+    refusal: AgentRefusal | None = None
+    unavailable: str = ""
+
+    @classmethod
+    def of(cls, placed: str | Decision | AgentRefusal) -> AgentDial:
+        if isinstance(placed, str):
+            return cls(attempt_id=placed)
+        if isinstance(placed, AgentRefusal):
+            return cls(refusal=placed)
+        return cls(decision=placed)
+
+
 class Runner:
     def __init__(
         self,
@@ -129,6 +151,8 @@ class Runner:
         self.router = EventRouter()
         self.router.subscribe(self.agents.subscriptions())
         self.router.subscribe(self.flow.subscriptions())
+        self.flow.finished_hooks.append(self.agents.free_reserved)
+        self._previews: dict[str, DialLead] = {}  # agent -> the lead held for them (preview)
         # Told of every agent state change, in the dispatcher (the agents' screens, the
         # floor): each must return at once and never raise.
         self.agent_listeners: list[Callable[[str, Agent], None]] = []
@@ -368,6 +392,70 @@ class Runner:
         if written is not None:
             await written
         return result
+
+    # ------------------------------------------------------------ an agent's own calls
+    async def dial_for_agent(self, agent_id: str, lead_id: str) -> AgentDial:
+        """The agent calls a given lead (manual dial, their callback) through the same gate."""
+        book = self.book
+        run = book.agent_run(agent_id)
+        if run is None:
+            return AgentDial(refusal=AgentRefusal.NOT_LOGGED_IN)
+        if book.halted is not None or book.stopping:
+            return AgentDial(unavailable=book.halted or "the dialer is stopping")
+        lead = await self.leads.claim_lead(lead_id, book.clock.wall())
+        if lead is None:
+            return AgentDial(unavailable="the lead is not available (being called, or closed)")
+        if lead.campaign != run.plan.name:
+            await self.leads.retry_at(
+                lead, None, ["not this agent's campaign"], counted=False, now=book.clock.wall()
+            )
+            return AgentDial(unavailable=f"the lead belongs to campaign {lead.campaign}")
+        return AgentDial.of(await self.placement.place_for_agent(run, lead, agent_id))
+
+    async def preview_next(self, agent_id: str) -> DialLead | None:
+        """A preview campaign: the next due lead, held for this agent to call or skip."""
+        book = self.book
+        run = book.agent_run(agent_id)
+        held = self._previews.get(agent_id)
+        if run is None or held is not None:
+            return held
+        leads = await self.leads.claim(run.plan.name, book.clock.wall(), 1)
+        if not leads:
+            return None
+        self._previews[agent_id] = leads[0]
+        return leads[0]
+
+    def live_lead(self, attempt_id: str) -> DialLead | None:
+        """The lead of a call in progress (or being checked), from memory."""
+        call = self.book.calls.get(attempt_id)
+        if call is not None:
+            return call.lead
+        return self.book.pending_leads.get(attempt_id)
+
+    def held_preview(self, agent_id: str) -> DialLead | None:
+        return self._previews.get(agent_id)
+
+    async def preview_dial(self, agent_id: str) -> AgentDial:
+        run = self.book.agent_run(agent_id)
+        lead = self._previews.pop(agent_id, None)
+        if run is None or lead is None:
+            return AgentDial(unavailable="no lead is held for this agent")
+        return AgentDial.of(await self.placement.place_for_agent(run, lead, agent_id))
+
+    async def preview_skip(self, agent_id: str, *, later: float = 3600.0) -> bool:
+        """Give the held lead back, due again ``later`` seconds from now."""
+        lead = self._previews.pop(agent_id, None)
+        if lead is None:
+            return False
+        now = self.book.clock.wall()
+        await self.leads.retry_at(
+            lead,
+            now + timedelta(seconds=later),
+            [f"skipped in preview by {agent_id}"],
+            counted=False,
+            now=now,
+        )
+        return True
 
     # ------------------------------------------------------------ reconcile and recovery
     async def _reconcile(self, channels: Mapping[str, str]) -> None:

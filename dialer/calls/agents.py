@@ -214,6 +214,11 @@ class AgentDesk:
     async def _request_agent(self, call: LiveCall, cmd: fsm.RequestAgent) -> None:
         run = self.book.campaigns[call.campaign]
         attempt = call.state.params.attempt_id
+        if call.reserved_agent is not None:
+            mine = run.pool.get(call.reserved_agent)
+            if mine is not None and mine.attempt_id == attempt and mine.channel_up:
+                await self._connect(call, mine)
+                return
         agent = run.pool.assign(attempt, self.book.clock.now())
         if agent is None:
             run.waiting.append(attempt)
@@ -224,6 +229,19 @@ class AgentDesk:
         run = self.book.campaigns[call.campaign]
         if call.state.params.attempt_id in run.waiting:
             run.waiting.remove(call.state.params.attempt_id)
+        self.free_reserved(call)
+
+    def free_reserved(self, call: LiveCall) -> None:
+        """An agent's own call that never reached them (no answer, busy, hung up before the
+        connect): the agent is free again."""
+        if call.reserved_agent is None or call.connected_wall is not None:
+            return
+        run = self.book.campaigns[call.campaign]
+        agent = run.pool.get(call.reserved_agent)
+        attempt = call.state.params.attempt_id
+        if agent is not None and agent.attempt_id == attempt:
+            run.pool.unassign(agent.agent_id, attempt, self.book.clock.now())
+            self.book.wake.set()
 
     async def _release_agent(self, call: LiveCall, cmd: fsm.ReleaseAgent) -> None:
         run = self.book.campaigns[call.campaign]

@@ -116,6 +116,9 @@ class LiveCall:
     # The gate's decision for this attempt: the customer leg carries it to the
     # originate (dialer.legs); a call recovered after a restart has none.
     decision: Decision | None = None
+    # The agent who placed this call themselves (preview, manual dial, their callback):
+    # the customer goes to them, and they are freed if the customer is never reached.
+    reserved_agent: str | None = None
 
 
 @dataclass

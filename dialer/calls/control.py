@@ -67,6 +67,9 @@ class CallFlow:
 
     def __init__(self, book: CallBook) -> None:
         self.book = book
+        # Other slices told of every finished call (the agents slice frees an agent whose
+        # own call never reached them).
+        self.finished_hooks: list[Callable[[LiveCall], None]] = []
         self._handlers: dict[type[Any], CommandHandler] = {
             fsm.Hangup: self._hangup,
             fsm.AddToBridge: self._add_to_bridge,
@@ -269,6 +272,8 @@ class CallFlow:
     async def _call_finished(self, call: LiveCall, cmd: fsm.CallFinished) -> None:
         book = self.book
         call.finished = True
+        for hook in self.finished_hooks:
+            hook(call)
         if cmd.connected:
             # The agent's disposition closes the lead (it waits for this lane's writes).
             book.disp_leads[call.state.params.attempt_id] = call.lead

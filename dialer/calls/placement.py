@@ -23,6 +23,7 @@ from agi_scripts import variables as var
 from compliance.model import Decision
 from compliance.numbers import mask
 from dialer import fsm
+from dialer.agent_pool import AgentRefusal
 from dialer.ari.errors import AriError
 from dialer.attempts import AttemptRecord, Stage
 from dialer.calls.book import CallBook, CampaignRun, InboundPolicy, LiveCall
@@ -35,6 +36,7 @@ from dialer.pacing import DialResult, Pacer, PacingSnapshot, make_pacer
 from dialer.ports import ChannelEndedEarly, DialLead, GateUnavailable
 
 logger = logging.getLogger(__name__)
+PREVIEW = "preview"
 
 # What a call without the gate's decision carries: the call-control port refuses it.
 NO_DECISION = Decision(allowed=False)
@@ -119,6 +121,8 @@ class Placement:
 
     async def pace(self, run: CampaignRun) -> None:
         book = self.book
+        if run.plan.pacing_method == PREVIEW:
+            return  # agents choose each call themselves (place_for_agent)
         hours = run.plan.hours_allow
         if hours is not None and not hours(book.clock.wall()):
             return
@@ -170,7 +174,7 @@ class Placement:
         book.pending_leads[attempt_id] = lead
         try:
             call = await self._check(run, lead, attempt_id)
-            if call is None:
+            if not isinstance(call, LiveCall):
                 return
             book.calls[attempt_id] = call
             run.calls_placed += 1
@@ -185,8 +189,51 @@ class Placement:
         )
         await self.flow.apply(attempt_id, fsm.Start())
 
-    async def _check(self, run: CampaignRun, lead: DialLead, attempt_id: str) -> LiveCall | None:
-        """Write the attempt row, ask the gate; the new call, or None when not allowed."""
+    async def place_for_agent(
+        self, run: CampaignRun, lead: DialLead, agent_id: str
+    ) -> str | Decision | AgentRefusal:
+        """An agent's own call to a lead they were given (preview, manual dial, their
+        callback), through the same gate: the attempt id, or the gate's refusal, or why
+        the agent cannot take it. The lead must be claimed; it is settled either way."""
+        book = self.book
+        attempt_id = new_attempt_id()
+        book.pending_leads[attempt_id] = lead  # before the reserve: the screen-pop reads it
+        refusal = run.pool.reserve(agent_id, attempt_id, book.clock.now())
+        if refusal is not None:
+            book.pending_leads.pop(attempt_id, None)
+            await book.ports.leads.retry_at(
+                lead,
+                None,
+                [f"agent {agent_id}: {refusal.value}"],
+                counted=False,
+                now=book.clock.wall(),
+            )
+            return refusal
+        try:
+            call = await self._check(run, lead, attempt_id)
+            if not isinstance(call, LiveCall):
+                run.pool.unassign(agent_id, attempt_id, book.clock.now())
+                return call
+            call.reserved_agent = agent_id
+            book.calls[attempt_id] = call
+            run.calls_placed += 1
+        finally:
+            book.pending_leads.pop(attempt_id, None)
+        logger.info(
+            "attempt %s: agent %s dials %s (campaign %s)",
+            attempt_id,
+            agent_id,
+            mask(lead.number),
+            run.plan.name,
+        )
+        await self.flow.apply(attempt_id, fsm.Start())
+        return attempt_id
+
+    async def _check(
+        self, run: CampaignRun, lead: DialLead, attempt_id: str
+    ) -> LiveCall | Decision:
+        """Write the attempt row, ask the gate; the new call, or the decision that refused it
+        (a gate that cannot answer refuses too, and halts dialling)."""
         book = self.book
         attempts = book.ports.attempts
         channel_id = CUSTOMER_PREFIX + attempt_id
@@ -223,10 +270,10 @@ class Placement:
             )
         except GateUnavailable as exc:
             await self._gate_unavailable(lead, attempt_id, exc)
-            return None
+            return Decision(allowed=False)
         if not decision.allowed:
             await self._refused(lead, attempt_id, decision)
-            return None
+            return decision
         await attempts.update(attempt_id, book.clock.wall(), stage=Stage.ORIGINATING)
         params = self._params(run, lead, attempt_id, channel_id, caller_id)
         return LiveCall(fsm.new_call(params), lead, run.plan.name, wall, decision=decision)
@@ -284,9 +331,7 @@ class Placement:
             attempt_id, now, stage=Stage.REFUSED, reasons=",".join(codes)
         )
         if decision.retry_at is not None:
-            await book.ports.leads.retry_at(
-                lead, decision.retry_at, codes, counted=False, now=now
-            )
+            await book.ports.leads.retry_at(lead, decision.retry_at, codes, counted=False, now=now)
         else:
             await book.ports.leads.refuse(lead, codes, now=now)
 
@@ -379,9 +424,10 @@ _PACER_KEYS: dict[str, tuple[str, ...]] = {
 
 
 def default_pacer(method: str, params: Mapping[str, float]) -> Pacer:
-    """The pacer of a campaign. ``preview`` dials like ``progressive`` (one call per ready
-    agent); the campaign file's ``ratio`` key is the ratio pacer's ``lines_per_agent``."""
-    name = "progressive" if method == "preview" else method
+    """The pacer of a campaign (a ``preview`` campaign is never paced: its agents choose
+    each call; it keeps a progressive pacer for the figures); the campaign file's ``ratio``
+    key is the ratio pacer's ``lines_per_agent``."""
+    name = "progressive" if method == PREVIEW else method
     options = dict(params)
     if "ratio" in options:
         ratio = options.pop("ratio")

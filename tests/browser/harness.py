@@ -59,6 +59,13 @@ def chromium_path() -> str:
     return path
 
 
+class TravelClock(ShiftedClock):
+    """The shifted clock a test can move forward (a callback due in a month)."""
+
+    def jump(self, delta: timedelta) -> None:
+        self._start += delta
+
+
 @dataclass(frozen=True)
 class Person:
     name: str
@@ -78,7 +85,7 @@ class Site:
     base_url: str
     stack: DialerStack
     sim: SimPbx
-    clock: ShiftedClock
+    clock: TravelClock
     policy: Policy
     numbers: list[str] = field(default_factory=list)
 
@@ -116,7 +123,7 @@ async def running_site(
 ) -> AsyncIterator[Site]:
     """``dialer serve`` on port 0 with simpbx, a running campaign and users who sign in."""
     policy = parse_policy(DEMO_POLICY, "demo policy")
-    clock = ShiftedClock(business_hours_start(policy))
+    clock = TravelClock(business_hours_start(policy))
     async with contextlib.AsyncExitStack() as stack_ctx:
         sim = await stack_ctx.enter_async_context(
             running_simpbx(time_scale=time_scale, recordings_dir=tmp_path / "rec")

@@ -69,3 +69,30 @@ class Notice:
     @property
     def key(self) -> str:
         return self.id or self.text
+
+
+@dataclass(frozen=True, slots=True)
+class Callbacks:
+    """The agent's own ("me only") callbacks still open, the due ones first."""
+
+    TYPE: ClassVar[str] = "callbacks"
+    agent_id: str
+    items: Sequence[Mapping[str, Any]] = ()
+
+    @property
+    def key(self) -> str:
+        return self.agent_id
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """A preview campaign's lead held for the agent (masked), or none."""
+
+    TYPE: ClassVar[str] = "preview"
+    agent_id: str
+    preview: bool = False  # the agent's campaign is a preview campaign
+    lead: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return self.agent_id

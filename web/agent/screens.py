@@ -18,7 +18,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -27,7 +27,7 @@ from compliance.model import ContactEvent, ContactKind
 from compliance.numbers import mask
 from dialer.agent_pool import Agent, AgentStatus
 from dialer.desk_records import PauseCode
-from web.agent.messages import AgentState, Customer
+from web.agent.messages import AgentState, Callbacks, Customer, Preview
 from web.agent.script import PARTS, ScriptError, filled_parts, parse_script
 from web.hub import Hub, Message
 from web.i18n import I18n
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 POP_WORKERS = 4
+CALLBACK_SCAN = 10.0  # seconds between looks for callbacks that became due
 HISTORY_SHOWN = 10
 # A pause asked for without a code (the JSON API, an older client) is recorded as such.
 UNSPECIFIED_PAUSE = ("unspecified", "未说明")
@@ -208,11 +209,72 @@ class AgentScreens:
             messages.append(pop)
         else:
             messages.append(Customer(agent_id))
+        messages.append(await self.callbacks(agent_id))
+        messages.append(self.preview(agent_id))
         return messages
+
+    async def callbacks(self, agent_id: str) -> Callbacks:
+        """The agent's open "me only" callbacks (masked), for the screen."""
+        desk = self.stack.desk
+        if desk is None:
+            return Callbacks(agent_id)
+        now = self.stack.runner.clock.wall()
+        items: list[dict[str, Any]] = []
+        for cb in await desk.callbacks_for(agent_id):
+            name, number = "", ""
+            if cb.lead_id.isdigit():
+                lead = await self.stack.stores.leads.get(int(cb.lead_id))
+                name, number = lead.name, lead.masked
+            items.append(
+                {
+                    "id": cb.id,
+                    "name": name,
+                    "number": number,
+                    "product": cb.product,
+                    "campaign": cb.campaign,
+                    "due": self.i18n.when(cb.due_at),
+                    "due_now": cb.due_at <= now,
+                    "grace_until": self.i18n.when(cb.grace_until, "time"),
+                }
+            )
+        return Callbacks(agent_id, items)
+
+    async def push_callbacks(self, agent_id: str) -> None:
+        self.hub.publish(topic(agent_id), await self.callbacks(agent_id))
+
+    def preview(self, agent_id: str) -> Preview:
+        seat = self.seat(agent_id)
+        run = self.stack.runner.campaigns.get(seat.campaign)
+        is_preview = run is not None and run.plan.pacing_method == "preview"
+        lead = self.stack.runner.held_preview(agent_id)
+        if lead is None:
+            return Preview(agent_id, is_preview)
+        return Preview(
+            agent_id,
+            is_preview,
+            {
+                "lead_id": lead.lead_id,
+                "number": mask(lead.number),
+                "segment": lead.segment,
+                "product": lead.product,
+            },
+        )
+
+    async def _callback_scan(self) -> None:
+        """Push each logged-in agent's callbacks now and then: due ones appear by themselves."""
+        while True:
+            await asyncio.sleep(CALLBACK_SCAN)
+            for run in list(self.stack.runner.campaigns.values()):
+                for agent in run.pool.agents():
+                    if agent.status is not AgentStatus.OFFLINE and self.hub.subscribers(
+                        topic(agent.agent_id)
+                    ):
+                        await self.push_callbacks(agent.agent_id)
 
     async def run(self) -> None:
         """Build and push the queued screen-pops (a few at a time) until cancelled."""
         async with asyncio.TaskGroup() as group:
+            group.create_task(self._callback_scan(), name="agent-callbacks")
             for n in range(POP_WORKERS):
                 group.create_task(self._pop_worker(), name=f"agent-pop-{n}")
             group.create_task(self._pause_writer(), name="agent-pauses")
@@ -232,44 +294,45 @@ class AgentScreens:
     async def build_pop(self, agent_id: str, attempt_id: str, agent: Agent | None) -> Customer:
         """The screen-pop: who the customer is (masked), history, the filled script."""
         stack = self.stack
-        rec = await stack.attempts.get(attempt_id)
-        if rec is None:
+        call = await self._call_of(attempt_id)
+        if call is None:
             return Customer(agent_id, attempt_id, phase=_phase(agent))
+        lead_id, campaign_name, number, product = call
         name, segment = "", ""
-        if rec.lead_id.isdigit():
-            lead = await stack.stores.leads.get(int(rec.lead_id))
+        if lead_id.isdigit():
+            lead = await stack.stores.leads.get(int(lead_id))
             name, segment = lead.name, lead.segment
         history = [
-            e for e in await stack.stores.ledger.history(rec.number) if e.attempt_id != attempt_id
+            e for e in await stack.stores.ledger.history(number) if e.attempt_id != attempt_id
         ]
         try:
-            campaign = await stack.stores.campaigns.get(rec.campaign)
+            campaign = await stack.stores.campaigns.get(campaign_name)
             script_text, products = campaign.spec.script, campaign.products
         except UnknownCampaign:
-            script_text, products = "", (rec.product,)
+            script_text, products = "", (product,)
         try:
             script = parse_script(script_text)
             script_error = ""
         except ScriptError as exc:
             script, script_error = parse_script(""), str(exc)
-        terms = script.terms(rec.product)
+        terms = script.terms(product)
         values = {
             "customer.name": name,
             "customer.segment": segment,
-            "product.name": rec.product,
+            "product.name": product,
             "product.price": terms.price,
             "product.payment": terms.payment,
             "agent.name": agent_id,
-            "campaign.name": rec.campaign,
+            "campaign.name": campaign_name,
         }
         titles = {key: (zh, en) for key, zh, en in PARTS}
         return Customer(
             agent_id,
             attempt_id,
             name=name,
-            number=mask(rec.number),
+            number=mask(number),
             segment=segment,
-            product=rec.product,
+            product=product,
             products=[
                 {
                     "name": p,
@@ -301,6 +364,17 @@ class AgentScreens:
             ],
             phase=_phase(agent),
         )
+
+    async def _call_of(self, attempt_id: str) -> tuple[str, str, str, str] | None:
+        """(lead id, campaign, number, product) of a call: from memory while it is live,
+        else from the attempt log (a reload during the wrap-up after a restart)."""
+        lead = self.stack.runner.live_lead(attempt_id)
+        if lead is not None:
+            return lead.lead_id, lead.campaign, lead.number, lead.product
+        rec = await self.stack.attempts.get(attempt_id)
+        if rec is None:
+            return None
+        return rec.lead_id, rec.campaign, rec.number, rec.product
 
     async def _contact(self, e: ContactEvent) -> dict[str, str]:
         """One earlier contact: when, what, and how it ended (the agent's disposition when

@@ -28,6 +28,7 @@ from dialer.dispositions import (
     DispositionRequest,
     add_months,
 )
+from dialer.runner import AgentDial
 from identity.access import Action
 from identity.model import ActiveSession
 from web.agent.screens import AgentScreens, topic
@@ -359,9 +360,12 @@ async def disposition(request: web.Request) -> web.StreamResponse:  # noqa: C901
             return _json({"error": i18n.gettext("A callback must be within 3 months.")}, 400)
     answers = await _answers(request, body, attempt)
     note = str(body.get("note", ""))[:2000]
+    owner = agent_id if kind == DispositionKind.CALLBACK and scope == "me" else ""
+    # A "me only" callback waits for its agent; the lead becomes everyone's at the grace end.
+    lead_due = callback_at + DEFAULT_GRACE if callback_at is not None and owner else callback_at
     result = await stack.runner.disposition(
         agent_id,
-        DispositionRequest(kind, product, confirmed, callback_at, note),
+        DispositionRequest(kind, product, confirmed, lead_due, note),
         attempt,
     )
     if isinstance(result, DispositionRejected):
@@ -372,7 +376,6 @@ async def disposition(request: web.Request) -> web.StreamResponse:  # noqa: C901
     await desk.record_answers(attempt, agent_id, answers, now)
     if callback_at is not None and who is not None:
         rec = await stack.attempts.get(attempt)
-        owner = agent_id if scope == "me" else ""
         await desk.add_callback(
             Callback(
                 0,
@@ -387,6 +390,8 @@ async def disposition(request: web.Request) -> web.StreamResponse:  # noqa: C901
             now,
         )
     request.app[SCREENS_KEY].agent_changed(agent_id)
+    if callback_at is not None:
+        await request.app[SCREENS_KEY].push_callbacks(agent_id)
     return _json(
         {
             "done": result.kind.value,
@@ -394,6 +399,91 @@ async def disposition(request: web.Request) -> web.StreamResponse:  # noqa: C901
             "blacklisted": result.add_to_dnc,
         }
     )
+
+
+# ---------------------------------------------------------------- the agent's own calls
+
+
+def _dial_reply(request: web.Request, dial: AgentDial) -> web.Response:
+    i18n = _ctx(request).i18n
+    if dial.attempt_id:
+        return _json({"done": "dial", "attempt": dial.attempt_id})
+    if dial.refusal is not None:
+        return _refusal(request, dial.refusal)
+    if dial.decision is not None:
+        reasons = _reasons(request, dial.decision.reasons) or [
+            i18n.gettext("the compliance gate could not answer")
+        ]
+        text = i18n.gettext("The call is not allowed: {reasons}").format(reasons="；".join(reasons))
+        return _json({"error": text, "reasons": reasons}, 409)
+    return _json(
+        {"error": i18n.gettext("The call could not be placed: {why}").format(why=dial.unavailable)},
+        409,
+    )
+
+
+@requires(Action.AGENT_ACT, owner=_agent_id)
+async def manual_dial(request: web.Request) -> web.StreamResponse:
+    """Dial a lead of the agent's campaign by its number, through the same gate."""
+    ctx = _ctx(request)
+    stack = ctx.dialer()
+    agent_id = _agent_id(request)
+    body = await _body(request)
+    campaign = request.app[SCREENS_KEY].seat(agent_id).campaign
+    number = str(body.get("number", "")).strip()
+    try:
+        lead = await stack.stores.leads.find(campaign, number) if number and campaign else None
+    except ValueError:
+        lead = None
+    if lead is None:
+        return _json(
+            {
+                "error": ctx.i18n.gettext("No lead of your campaign has this number."),
+                "field": "number",
+            },
+            404,
+        )
+    dial = await stack.runner.dial_for_agent(agent_id, str(lead.id))
+    return _dial_reply(request, dial)
+
+
+@requires(Action.AGENT_ACT, owner=_agent_id)
+async def callback_dial(request: web.Request) -> web.StreamResponse:
+    """Call back a customer who asked for this agent ("me only")."""
+    ctx = _ctx(request)
+    stack = ctx.dialer()
+    agent_id = _agent_id(request)
+    desk = _desk(request)
+    raw = request.match_info["id"]
+    cb = await desk.callback(int(raw)) if raw.isdigit() else None
+    if cb is None or cb.owner != agent_id or cb.done_at is not None:
+        return _json({"error": ctx.i18n.gettext("This callback is not yours to make.")}, 404)
+    dial = await stack.runner.dial_for_agent(agent_id, cb.lead_id)
+    if dial.attempt_id:
+        await desk.callback_done(cb.id, dial.attempt_id, stack.runner.clock.wall())
+        await request.app[SCREENS_KEY].push_callbacks(agent_id)
+    return _dial_reply(request, dial)
+
+
+def _preview(name: str) -> Any:
+    @requires(Action.AGENT_ACT, owner=_agent_id)
+    async def handler(request: web.Request) -> web.StreamResponse:
+        runner = _ctx(request).dialer().runner
+        screens = request.app[SCREENS_KEY]
+        agent_id = _agent_id(request)
+        reply: web.Response
+        if name == "next":
+            lead = await runner.preview_next(agent_id)
+            reply = _json({"done": "next", "found": lead is not None})
+        elif name == "skip":
+            reply = _json({"done": "skip", "skipped": await runner.preview_skip(agent_id)})
+        else:
+            reply = _dial_reply(request, await runner.preview_dial(agent_id))
+        screens.hub.publish(topic(agent_id), screens.preview(agent_id))
+        return reply
+
+    handler.__name__ = f"preview_{name}"
+    return handler
 
 
 # ---------------------------------------------------------------- pause codes (supervisors)
@@ -447,5 +537,9 @@ def install(app: web.Application, ctx: WebContext) -> None:
         r.add_post(f"/agent/{name}", _action(name))
     r.add_get("/agent/callback-proposal", callback_proposal)
     r.add_post("/agent/disposition", disposition)
+    r.add_post("/agent/dial", manual_dial)
+    r.add_post("/agent/callbacks/{id}/dial", callback_dial)
+    for name in ("next", "dial", "skip"):
+        r.add_post(f"/agent/preview/{name}", _preview(name))
     r.add_get("/agent/pause-codes", pause_codes_page)
     r.add_post("/agent/pause-codes", pause_codes_submit)

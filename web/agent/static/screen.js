@@ -46,6 +46,7 @@ function showState(m) {
   const offline = m.status === "offline";
   $("login-form").hidden = !offline;
   $("controls").hidden = offline;
+  $("dial-form").hidden = offline;
   document.body.dataset.agentStatus = m.status;
   $("save").disabled = !current;
 }
@@ -271,6 +272,65 @@ async function saveDisposition(event) {
   }
 }
 
+// ------------------------------------------------------------------ the agent's own calls
+function showCallbacks(m) {
+  const list = $("callbacks");
+  list.replaceChildren();
+  m.items.forEach((cb) => {
+    const item = document.createElement("li");
+    item.dataset.due = cb.due_now ? "now" : "later";
+    const text = document.createElement("span");
+    const when = cb.due_now ? labels.due_now : fmt(labels.due, { time: cb.due });
+    text.textContent = `${cb.name || "—"} ${cb.number} · ${cb.product} · ${when}`;
+    item.appendChild(text);
+    if (cb.due_now) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "primary";
+      button.textContent = labels.call;
+      button.dataset.callback = String(cb.id);
+      button.addEventListener("click", async () => {
+        button.disabled = true;
+        say(labels.dialling);
+        const reply = await act(`/agent/callbacks/${cb.id}/dial`);
+        if (!reply) button.disabled = false;
+      });
+      item.appendChild(document.createTextNode(" "));
+      item.appendChild(button);
+      const grace = document.createElement("small");
+      grace.className = "muted";
+      grace.textContent = " " + fmt(labels.grace, { time: cb.grace_until });
+      item.appendChild(grace);
+    }
+    list.appendChild(item);
+  });
+  $("no-callbacks").hidden = m.items.length > 0;
+}
+
+function showPreview(m) {
+  $("preview-box").hidden = !m.preview;
+  const held = m.lead && m.lead.lead_id;
+  $("preview-lead").textContent = held
+    ? fmt(labels.lead_held, { number: m.lead.number, segment: m.lead.segment, product: m.lead.product })
+    : labels.no_lead;
+  $("preview-dial").disabled = !held;
+  $("preview-skip").disabled = !held;
+  $("preview-next").disabled = Boolean(held);
+}
+
+$("preview-next").addEventListener("click", async () => {
+  const reply = await act("/agent/preview/next");
+  if (reply && !reply.found) say(labels.no_more);
+});
+$("preview-dial").addEventListener("click", () => act("/agent/preview/dial"));
+$("preview-skip").addEventListener("click", () => act("/agent/preview/skip"));
+$("dial-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  say(labels.dialling);
+  const reply = await act("/agent/dial", { number: $("dial-number").value });
+  if (reply) $("dial-number").value = "";
+});
+
 // ------------------------------------------------------------------ wiring
 $("login-form").addEventListener("submit", (event) => {
   event.preventDefault();
@@ -297,6 +357,11 @@ const keys = {
 kinds.forEach((kind, i) => { keys[String(i + 1)] = () => chooseKind(kind); });
 hotkeys(keys);
 
-live("agent", { agent: showState, customer: showCustomer });
+live("agent", {
+  agent: showState,
+  customer: showCustomer,
+  callbacks: showCallbacks,
+  preview: showPreview,
+});
 window.setInterval(() => { $("timer").textContent = elapsed(stateSince); }, 1000);
 $("save").disabled = true;
