@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from harness import AGENT, AGENT2, Shots, assert_accessible, new_page, running_site, sign_in
 from playwright.async_api import Browser, expect
 
-from harness import AGENT, AGENT2, Shots, assert_accessible, new_page, running_site, sign_in
 from simulation.demo_data import numbers_ending
 
 
