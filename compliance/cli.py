@@ -23,7 +23,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -154,18 +154,25 @@ def parse_at(text: str | None, policy: Policy) -> datetime:
 # --- check ----------------------------------------------------------------------------------
 
 
-def format_decision(number: str, campaign: str, product: str, decision: Decision) -> str:
+def _local(at: datetime, tz: tzinfo | None) -> str:
+    """A time as people there read it: in the policy's zone, to the minute."""
+    return (at.astimezone(tz) if tz is not None else at).isoformat(timespec="minutes")
+
+
+def format_decision(
+    number: str, campaign: str, product: str, decision: Decision, tz: tzinfo | None = None
+) -> str:
     verdict = "ALLOWED" if decision.allowed else "REFUSED"
     lines = [
         f"{mask(number)}  campaign={campaign} product={product}: {verdict} "
         f"(policy {decision.policy_version})"
     ]
     for r in decision.reasons:
-        retry = f" (retry at {r.retry_at.isoformat()})" if r.retry_at else ""
+        retry = f" (retry at {_local(r.retry_at, tz)})" if r.retry_at else ""
         lines.append(f"  - {r.code.value} [{r.rule}]: {r.message}{retry}")
     if not decision.allowed:
         lines.append(
-            f"  earliest retry: {decision.retry_at.isoformat()}"
+            f"  earliest retry: {_local(decision.retry_at, tz)}"
             if decision.retry_at
             else "  earliest retry: never (not without a change of lists, lead or policy)"
         )
@@ -212,7 +219,7 @@ async def cmd_check(args: argparse.Namespace) -> int:
         "reserved": bool(args.reserve and decision.allowed),
         **decision_to_dict(decision),
     }
-    _emit(args, data, format_decision(args.number, args.campaign, product, decision))
+    _emit(args, data, format_decision(args.number, args.campaign, product, decision, policy.tz))
     return EXIT_OK if decision.allowed else EXIT_NO
 
 
@@ -660,7 +667,7 @@ async def _sample_run(args: argparse.Namespace, url: str) -> int:
             request = await stores.gate.request_for(number, spec.name, None, at, **extra)
             product = request.product if isinstance(request, CallRequest) else "?"
             out.append(f"# {label}")
-            out.append(format_decision(number, spec.name, product, decision))
+            out.append(format_decision(number, spec.name, product, decision, policy.tz))
             results.append({"case": label, "number": mask(number), **decision_to_dict(decision)})
         out.append("")
         attempt = f"sample-{uuid.uuid4().hex}"
@@ -670,7 +677,9 @@ async def _sample_run(args: argparse.Namespace, url: str) -> int:
         out.append(f"# reserving a call to 138****8000: {'granted' if decision.allowed else 'no'}")
         again = await stores.gate.check("13800138000", spec.name, None, at)
         out.append("# the same product again right after:")
-        out.append(format_decision("13800138000", spec.name, spec.products[0], again))
+        out.append(
+            format_decision("13800138000", spec.name, spec.products[0], again, policy.tz)
+        )
         results.append(
             {
                 "case": "reserve then check again",

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, tzinfo
 from enum import StrEnum
+from functools import partial
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -183,13 +184,16 @@ ACCESS_KEY: web.AppKey[dict[str, Access]] = web.AppKey("dialer_access", dict)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 logger = logging.getLogger(__name__)
+# Chinese (campaign names, errors) travels as text, not \u escapes.
+_dumps = partial(json.dumps, ensure_ascii=False)
+_json_response = partial(web.json_response, dumps=_dumps)
 
 
 def _error(status: int, message: str, field: str = "") -> web.Response:
     body: dict[str, str] = {"error": message}
     if field:
         body["field"] = field
-    return web.json_response(body, status=status)
+    return _json_response(body, status=status)
 
 
 def allowed(user: Principal, access: Access, agent_id: str) -> bool:
@@ -242,12 +246,12 @@ async def _body(request: web.Request) -> dict[str, Any]:
         data = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise web.HTTPBadRequest(
-            text=json.dumps({"error": f"body is not valid JSON: {exc}"}),
+            text=_dumps({"error": f"body is not valid JSON: {exc}"}),
             content_type="application/json",
         ) from exc
     if not isinstance(data, dict):
         raise web.HTTPBadRequest(
-            text=json.dumps({"error": "body must be a JSON object"}),
+            text=_dumps({"error": "body must be a JSON object"}),
             content_type="application/json",
         )
     return data
@@ -288,7 +292,7 @@ async def agent_login(request: web.Request) -> web.Response:
         return _error(409, str(exc), "agent")
     except AriError as exc:
         return _error(502, f"cannot call the agent's phone: {exc}", "endpoint")
-    return web.json_response(
+    return _json_response(
         {"agent": agent_id, "status": agent.status.value, "bridge": agent.bridge_id}
     )
 
@@ -306,7 +310,7 @@ def _agent_action(name: str) -> Handler:
         refusal = await action(agent_id)
         if refusal is not None:
             return _error(409, f"agent {agent_id}: {refusal.value}", "agent")
-        return web.json_response({"agent": agent_id, "done": name})
+        return _json_response({"agent": agent_id, "done": name})
 
     return handler
 
@@ -326,7 +330,7 @@ async def agent_get(request: web.Request) -> web.Response:
         rec = await stack.attempts.get(current)
         if rec is not None:
             data["customer"] = mask(rec.number)  # an agent never sees the full number
-    return web.json_response(data)
+    return _json_response(data)
 
 
 async def agent_disposition(request: web.Request) -> web.Response:
@@ -357,7 +361,7 @@ async def agent_disposition(request: web.Request) -> web.Response:
     )
     if isinstance(result, DispositionRejected):
         return _error(400, result.message, result.field)
-    return web.json_response(
+    return _json_response(
         {
             "agent": agent_id,
             "disposition": result.kind.value,
@@ -381,7 +385,7 @@ async def campaign_list(request: web.Request) -> web.Response:
         d.pop("script", None)
         d["state"] = c.state.value
         out.append(d)
-    return web.json_response(out)
+    return _json_response(out)
 
 
 async def campaign_create(request: web.Request) -> web.Response:
@@ -393,7 +397,7 @@ async def campaign_create(request: web.Request) -> web.Response:
     except CampaignError as exc:
         return _error(400, str(exc), exc.key)
     stack.runner.add_campaign(campaign_plan(campaign, stack.policy.tz))
-    return web.json_response({"name": campaign.name, "state": campaign.state.value}, status=201)
+    return _json_response({"name": campaign.name, "state": campaign.state.value}, status=201)
 
 
 def _campaign_state(target: CampaignState) -> Handler:
@@ -413,7 +417,7 @@ def _campaign_state(target: CampaignState) -> Handler:
             stack.runner.start_dialling(name)
         else:
             stack.runner.pause_dialling(name)
-        return web.json_response({"name": name, "state": campaign.state.value})
+        return _json_response({"name": name, "state": campaign.state.value})
 
     return handler
 
@@ -432,7 +436,7 @@ async def campaign_figures(request: web.Request) -> web.Response:
         "effective_rate": funnel.effective_rate,
         "success_rate": funnel.success_rate,
     }
-    return web.json_response(live)
+    return _json_response(live)
 
 
 async def inbound(request: web.Request) -> web.Response:
@@ -441,13 +445,13 @@ async def inbound(request: web.Request) -> web.Response:
     if not isinstance(waiting, int) or isinstance(waiting, bool) or waiting < 0:
         return _error(400, "waiting must be an integer >= 0", "waiting")
     _stack(request).runner.set_inbound_waiting(waiting)
-    return web.json_response({"waiting": waiting})
+    return _json_response({"waiting": waiting})
 
 
 async def health(request: web.Request) -> web.Response:
     stack = _stack(request)
     ok = stack.runner.halted is None and stack.events.connected.is_set()
-    return web.json_response(
+    return _json_response(
         {"ok": ok, "halted": stack.runner.halted, "ari_connected": stack.events.connected.is_set()},
         status=200 if ok else 503,
     )

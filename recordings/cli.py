@@ -164,7 +164,7 @@ async def cmd_ingest(args: argparse.Namespace) -> int:
     )
     async with open_service(args) as service:
         rec = await service.ingest(args.name, meta, args.file, actor=_actor(args, Role.ADMIN))
-    print(json.dumps(recording_public(rec), sort_keys=True))
+    print(json.dumps(recording_public(rec), sort_keys=True, ensure_ascii=False))
     return EXIT_OK
 
 
@@ -196,7 +196,7 @@ async def cmd_search(args: argparse.Namespace) -> int:
             _actor(args, Role.COMPLIANCE), query, reason=args.reason, filters=shown
         )
     for rec in page.items:
-        print(json.dumps(recording_public(rec), sort_keys=True))
+        print(json.dumps(recording_public(rec), sort_keys=True, ensure_ascii=False))
     print(
         f"{len(page.items)} recording(s){' (more: narrow the search)' if page.next_cursor else ''}",
         file=sys.stderr,
@@ -292,7 +292,7 @@ async def cmd_complaint_register(args: argparse.Namespace) -> int:
             args.text,
             received_at=_time(args.received_at, "--received-at") if args.received_at else None,
         )
-    print(json.dumps(complaint_public(case), sort_keys=True))
+    print(json.dumps(complaint_public(case), sort_keys=True, ensure_ascii=False))
     return EXIT_OK
 
 
@@ -311,14 +311,14 @@ async def cmd_complaint_judge(args: argparse.Namespace) -> int:
     )
     async with open_service(args) as service:
         case = await service.judge(_actor(args, Role.COMPLIANCE), args.id, judgement)
-    print(json.dumps(complaint_public(case), sort_keys=True))
+    print(json.dumps(complaint_public(case), sort_keys=True, ensure_ascii=False))
     return EXIT_OK
 
 
 async def cmd_complaint_close(args: argparse.Namespace) -> int:
     async with open_service(args) as service:
         case = await service.close(_actor(args, Role.COMPLIANCE), args.id, reply=args.reply)
-    print(json.dumps(complaint_public(case), sort_keys=True))
+    print(json.dumps(complaint_public(case), sort_keys=True, ensure_ascii=False))
     return EXIT_OK
 
 

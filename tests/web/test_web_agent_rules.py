@@ -245,3 +245,22 @@ def test_public_holidays_and_adjusted_working_days_shape_the_windows() -> None:
     assert not evaluate(
         off, CallRequest(NUMBER, "c", "p", local(2026, 12, 2, 10), "010-58001234"), [], ListStatus()
     ).allowed
+
+
+def test_cli_prints_times_in_the_policy_zone_to_the_minute() -> None:
+    from datetime import UTC
+
+    from compliance.cli import format_decision
+    from compliance.model import Decision, Reason
+
+    retry = datetime(2026, 12, 1, 1, 0, 0, 123456, tzinfo=UTC)  # 09:00 in Shanghai
+    decision = Decision(
+        False,
+        (Reason(ReasonCode.OUTSIDE_CALLING_HOURS, "A.4", "outside hours", retry),),
+        retry,
+        "v1",
+    )
+    text = format_decision(NUMBER, "春季宽带", "宽带", decision, SHANGHAI)
+    assert "retry at 2026-12-01T09:00+08:00" in text
+    assert "earliest retry: 2026-12-01T09:00+08:00" in text
+    assert "春季宽带" in text and NUMBER not in text
