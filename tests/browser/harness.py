@@ -104,7 +104,6 @@ def sample_campaign(name: str = "春季宽带") -> dict[str, Any]:
 def site_config() -> RunnerConfig:
     return RunnerConfig(
         customer_endpoint="Local/{number}@sim-customers",
-        agent_endpoint="Local/{agent}@sim-agents",
         wrapup_limit=120.0,
         drain_timeout=5.0,
         tick=0.02,
