@@ -192,8 +192,11 @@ def _owner_rules(
     for e in (c for c in calls if c.at in owner_times):
         local = e.at.astimezone(SH)
         minute = local.hour * 60 + local.minute
-        if local.weekday() not in owner.days or not any(
-            w.start <= minute < w.end for w in owner.windows
+        day = local.date()  # public holidays off, adjusted working days called like Monday
+        if (
+            policy.calendar.day_off(day) is not None
+            or policy.calendar.calling_weekday(day) not in owner.days
+            or not any(w.start <= minute < w.end for w in owner.windows)
         ):
             problems.append(f"owner called outside hours at {local}")
         # the stricter segment caps: calls up to and including this one
