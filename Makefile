@@ -14,8 +14,9 @@ $(BIN)/dialer: pyproject.toml
 .PHONY: setup demo test lint bench
 setup: $(BIN)/dialer
 
+# The demo with the agent console: prints the address and a demo agent's login.
 demo: setup
-	$(BIN)/dialer demo
+	$(BIN)/dialer demo --console-port 8080 --time-scale 2 --seconds 900
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -425,6 +425,11 @@ class Runner:
         self._previews[agent_id] = leads[0]
         return leads[0]
 
+    @property
+    def placed_listeners(self) -> list[Callable[[str, DialLead], None]]:
+        """Told of every call placed (attempt id, lead), after the gate allowed it."""
+        return self.book.placed_hooks
+
     def live_lead(self, attempt_id: str) -> DialLead | None:
         """The lead of a call in progress (or being checked), from memory."""
         call = self.book.calls.get(attempt_id)

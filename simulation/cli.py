@@ -37,6 +37,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         verbose=bool(getattr(args, "verbose", False)),
         amd=not args.no_amd,
+        console_port=args.console_port,
     )
     try:
         return await run_demo(options)
@@ -69,6 +70,14 @@ def register(subparsers: Any) -> None:
         "--no-amd",
         action="store_true",
         help="connect answering machines to agents instead of detecting them (AMD)",
+    )
+    demo.add_argument(
+        "--console-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="also serve the agent console on 127.0.0.1:PORT (0: any free port) and print "
+        "the address and a demo agent's login: a person takes simulated calls in the browser",
     )
     demo.set_defaults(handler=cmd_demo)
 

@@ -20,20 +20,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from aiohttp import web
+
 from compliance.campaigns import CampaignState, parse_campaign_spec
 from compliance.lists import ListReason
 from compliance.numbers import mask
 from compliance.policy import Policy, parse_policy
 from dialer.agent_directory import AgentDirectory
-from dialer.app import DialerStack, open_stack, running
+from dialer.app import DialerStack, http_app, open_stack, running
 from dialer.attempts import Funnel
 from dialer.config import AriSettings, DatabaseSettings, RecordingsSettings, Settings
 from dialer.config import DialerSection as DialerSettings
 from dialer.ports import ShiftedClock
 from dialer.runner import RunnerConfig
+from identity.model import Principal, Role
 from simulation.agents import SimulatedAgents
 from simulation.demo_data import DEMO_POLICY, campaign_spec, leads_csv, sample_numbers
 from simulation.simpbx.server import running_simpbx
+from web.agent.script import SAMPLE_SCRIPT
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +57,13 @@ class DemoOptions:
     blacklisted: int = 5
     verbose: bool = False
     amd: bool = True
+    # Serve the pages on this port: a person signs in as the demo agent (DEMO_PERSON) and
+    # takes the simulated calls in the browser beside the simulated agents.
+    console_port: int | None = None
+
+
+# The person who tries the agent console in the demo (agent 700: not a simulated agent).
+DEMO_PERSON = ("demo", "demo-2026", "700")
 
 
 def business_hours_start(policy: Policy, now: datetime | None = None) -> datetime:
@@ -200,6 +211,7 @@ async def _run_demo(options: DemoOptions) -> int:
                 spec = campaign_spec(
                     CAMPAIGN, pacing=options.pacing, target_abandon=options.target_abandon
                 )
+                spec["script"] = SAMPLE_SCRIPT.read_text(encoding="utf-8")
                 await seed_campaign(stack, numbers, spec=spec, blacklist=blacklist, at=clock.wall())
                 agent_ids = [f"{101 + i}" for i in range(options.agents)]
                 sim = SimulatedAgents(
@@ -218,7 +230,7 @@ async def _run_demo(options: DemoOptions) -> int:
                     file=sys.stderr,
                 )
                 t0 = time.monotonic()
-                async with running(stack) as runner_task:
+                async with running(stack) as runner_task, _console(stack, options):
                     await sim.login_all()
                     async with asyncio.TaskGroup() as tg:
                         agents_task = tg.create_task(sim.run())
@@ -248,6 +260,37 @@ async def _run_demo(options: DemoOptions) -> int:
                     print(f"\ndialling stopped: {stack.runner.halted}")
                     return 1
     return 0
+
+
+@contextlib.asynccontextmanager
+async def _console(stack: DialerStack, options: DemoOptions) -> AsyncIterator[None]:
+    """The pages of ``dialer serve`` on ``options.console_port``, with a demo agent's login."""
+    if options.console_port is None:
+        yield
+        return
+    name, password, agent_id = DEMO_PERSON
+    await stack.identity.add_user(
+        Principal("demo", Role.ADMIN), name, Role.AGENT, agent_id=agent_id, password=password
+    )
+    site_runner = web.AppRunner(http_app(stack))
+    await site_runner.setup()
+    try:
+        site = web.TCPSite(site_runner, "127.0.0.1", options.console_port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ValueError(f"cannot listen on 127.0.0.1:{options.console_port}: {exc}") from exc
+        port = site_runner.addresses[0][1]
+        print(
+            f"\nAgent console / 坐席工作台: http://127.0.0.1:{port}/  "
+            f"user {name}  password {password}  (agent {agent_id}; log in to campaign "
+            f"{CAMPAIGN!r}, then take the calls)\n",
+            file=sys.stderr,
+            flush=True,
+        )
+        yield
+    finally:
+        await site_runner.cleanup()
 
 
 async def _progress(stack: DialerStack, t0: float) -> None:

@@ -161,6 +161,9 @@ class CallBook:
         self.agent_campaign: dict[str, str] = {}
         # Leads between claim and their LiveCall (counted as dials in flight).
         self.pending_leads: dict[str, DialLead] = {}
+        # Told of every call placed (after the gate allowed it): the agents' screens prepare
+        # the customer's screen-pop while the phone rings. Each must return at once.
+        self.placed_hooks: list[Callable[[str, DialLead], None]] = []
         # Leads of connected calls: the agent's disposition closes them.
         self.disp_leads: dict[str, DialLead] = {}
         self.queue: asyncio.Queue[Message] = asyncio.Queue()
@@ -180,6 +183,10 @@ class CallBook:
     def later(self, delay: float, message: Message) -> asyncio.TimerHandle:
         """Post ``message`` after ``delay`` seconds (a timer handle the caller cancels)."""
         return asyncio.get_running_loop().call_later(delay, self.queue.put_nowait, message)
+
+    def placed(self, attempt_id: str, lead: DialLead) -> None:
+        for hook in self.placed_hooks:
+            hook(attempt_id, lead)
 
     def run_of(self, campaign: str) -> CampaignRun:
         run = self.campaigns.get(campaign)

@@ -178,6 +178,7 @@ class Placement:
                 return
             book.calls[attempt_id] = call
             run.calls_placed += 1
+            book.placed(attempt_id, lead)
         finally:
             book.pending_leads.pop(attempt_id, None)
         logger.info(
@@ -217,6 +218,7 @@ class Placement:
             call.reserved_agent = agent_id
             book.calls[attempt_id] = call
             run.calls_placed += 1
+            book.placed(attempt_id, lead)
         finally:
             book.pending_leads.pop(attempt_id, None)
         logger.info(

@@ -16,19 +16,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from compliance.campaigns import UnknownCampaign
 from compliance.model import ContactEvent, ContactKind
 from compliance.numbers import mask
 from dialer.agent_pool import Agent, AgentStatus
 from dialer.desk_records import PauseCode
+from dialer.ports import DialLead
 from web.agent.messages import AgentState, Callbacks, Customer, Preview
-from web.agent.script import PARTS, ScriptError, filled_parts, parse_script
+from web.agent.script import PARTS, Script, ScriptError, filled_parts, parse_script
 from web.hub import Hub, Message
 from web.i18n import I18n
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 POP_WORKERS = 4
+PREPARED_LIMIT = 2000  # pops prepared for ringing calls, at most
 CALLBACK_SCAN = 10.0  # seconds between looks for callbacks that became due
 HISTORY_SHOWN = 10
 # A pause asked for without a code (the JSON API, an older client) is recorded as such.
@@ -65,11 +67,14 @@ class AgentScreens:
         self._shown: dict[str, str] = {}  # agent -> attempt on screen ("" none)
         self._pops: dict[str, Customer] = {}  # agent -> the pop built for that attempt
         self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._prepared: dict[str, _Prepared] = {}
+        self._prepare_queue: asyncio.Queue[str] = asyncio.Queue()
         self._status: dict[str, AgentStatus] = {}
         self._waiters: dict[str, list[asyncio.Event]] = {}
         self._pause_writes: asyncio.Queue[tuple[str, str, str, str, datetime]] = asyncio.Queue()
         self.pops_sent = 0
         stack.runner.agent_listeners.append(self._on_agent)
+        stack.runner.placed_listeners.append(self._placed)
 
     # ------------------------------------------------------------ reading the dialer
     def seat(self, agent_id: str) -> Seat:
@@ -156,7 +161,11 @@ class AgentScreens:
             return
         self._shown[agent_id] = attempt
         if attempt:
-            self._queue.put_nowait((agent_id, attempt))
+            prepared = self._prepared.pop(attempt, None)
+            if prepared is not None:
+                self._publish_pop(agent_id, prepared.pop(agent_id, _phase(agent)))
+            else:
+                self._queue.put_nowait((agent_id, attempt))
         else:
             self._pops.pop(agent_id, None)
             self.hub.publish(topic(agent_id), Customer(agent_id))
@@ -278,6 +287,8 @@ class AgentScreens:
             for n in range(POP_WORKERS):
                 group.create_task(self._pop_worker(), name=f"agent-pop-{n}")
             group.create_task(self._pause_writer(), name="agent-pauses")
+            for n in range(2):
+                group.create_task(self._prepare_worker(), name=f"agent-prepare-{n}")
 
     async def _pop_worker(self) -> None:
         while True:
@@ -287,16 +298,25 @@ class AgentScreens:
             seat = self.seat(agent_id)
             pop = await self.build_pop(agent_id, attempt, seat.agent)
             if self._shown.get(agent_id) == attempt:
-                self._pops[agent_id] = pop
-                self.hub.publish(topic(agent_id), pop)
-                self.pops_sent += 1
+                self._publish_pop(agent_id, pop)
+
+    def _publish_pop(self, agent_id: str, pop: Customer) -> None:
+        self._pops[agent_id] = pop
+        self.hub.publish(topic(agent_id), pop)
+        self.pops_sent += 1
 
     async def build_pop(self, agent_id: str, attempt_id: str, agent: Agent | None) -> Customer:
         """The screen-pop: who the customer is (masked), history, the filled script."""
+        prepared = self._prepared.get(attempt_id) or await self.prepare(attempt_id)
+        return prepared.pop(agent_id, _phase(agent))
+
+    async def prepare(self, attempt_id: str) -> _Prepared:
+        """Everything of the pop but the agent (database reads): done while the phone
+        rings (``placed_listeners``), so the pop leaves the moment the agent is assigned."""
         stack = self.stack
         call = await self._call_of(attempt_id)
         if call is None:
-            return Customer(agent_id, attempt_id, phase=_phase(agent))
+            return _Prepared(Customer("", attempt_id), parse_script(""), {})
         lead_id, campaign_name, number, product = call
         name, segment = "", ""
         if lead_id.isdigit():
@@ -305,16 +325,14 @@ class AgentScreens:
         history = [
             e for e in await stack.stores.ledger.history(number) if e.attempt_id != attempt_id
         ]
+        campaign = await stack.stores.campaigns.find_cached(campaign_name)
+        script_text = campaign.spec.script if campaign is not None else ""
+        products = campaign.products if campaign is not None else (product,)
+        script_error = ""
         try:
-            campaign = await stack.stores.campaigns.get(campaign_name)
-            script_text, products = campaign.spec.script, campaign.products
-        except UnknownCampaign:
-            script_text, products = "", (product,)
-        try:
-            script = parse_script(script_text)
-            script_error = ""
+            script = _script(script_text)
         except ScriptError as exc:
-            script, script_error = parse_script(""), str(exc)
+            script, script_error = _script(""), str(exc)
         terms = script.terms(product)
         values = {
             "customer.name": name,
@@ -322,48 +340,41 @@ class AgentScreens:
             "product.name": product,
             "product.price": terms.price,
             "product.payment": terms.payment,
-            "agent.name": agent_id,
             "campaign.name": campaign_name,
         }
-        titles = {key: (zh, en) for key, zh, en in PARTS}
-        return Customer(
-            agent_id,
+        customer = Customer(
+            "",
             attempt_id,
             name=name,
             number=mask(number),
             segment=segment,
             product=product,
             products=[
-                {
-                    "name": p,
-                    "price": script.terms(p).price,
-                    "payment": script.terms(p).payment,
-                }
+                {"name": p, "price": script.terms(p).price, "payment": script.terms(p).payment}
                 for p in products
             ],
             history=[await self._contact(e) for e in reversed(history[-HISTORY_SHOWN:])],
-            script=[
-                {"part": key, "title_zh": titles[key][0], "title_en": titles[key][1], "text": text}
-                for key, text in filled_parts(script, values)
-            ]
-            + (
-                [
-                    {
-                        "part": "error",
-                        "title_zh": "话术错误",
-                        "title_en": "Script error",
-                        "text": script_error,
-                    }
-                ]
-                if script_error
-                else []
-            ),
             questionnaire=[
                 {"id": q.id, "text": q.text, "choices": list(q.choices)}
                 for q in script.questionnaire
             ],
-            phase=_phase(agent),
         )
+        return _Prepared(customer, script, values, script_error)
+
+    def _placed(self, attempt_id: str, lead: DialLead) -> None:
+        """The runner placed a call: prepare its pop while it rings."""
+        if len(self._prepared) >= PREPARED_LIMIT:
+            # Calls that were never answered: drop the oldest.
+            for old in list(self._prepared)[: PREPARED_LIMIT // 10]:
+                del self._prepared[old]
+        self._prepare_queue.put_nowait(attempt_id)
+
+    async def _prepare_worker(self) -> None:
+        while True:
+            attempt_id = await self._prepare_queue.get()
+            if attempt_id in self._prepared:
+                continue
+            self._prepared[attempt_id] = await self.prepare(attempt_id)
 
     async def _call_of(self, attempt_id: str) -> tuple[str, str, str, str] | None:
         """(lead id, campaign, number, product) of a call: from memory while it is live,
@@ -409,3 +420,37 @@ class AgentScreens:
 
 def _phase(agent: Agent | None) -> str:
     return agent.status.value if agent is not None else ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A screen-pop without its agent: the customer, the script and its field values."""
+
+    customer: Customer
+    script: Script
+    values: dict[str, str]
+    script_error: str = ""
+
+    def pop(self, agent_id: str, phase: str) -> Customer:
+        values = {**self.values, "agent.name": agent_id}
+        titles = {key: (zh, en) for key, zh, en in PARTS}
+        parts = [
+            {"part": key, "title_zh": titles[key][0], "title_en": titles[key][1], "text": text}
+            for key, text in filled_parts(self.script, values)
+        ]
+        if self.script_error:
+            parts.append(
+                {
+                    "part": "error",
+                    "title_zh": "话术错误",
+                    "title_en": "Script error",
+                    "text": self.script_error,
+                }
+            )
+        return replace(self.customer, agent_id=agent_id, script=parts, phase=phase)
+
+
+@lru_cache(maxsize=64)
+def _script(text: str) -> Script:
+    """A campaign's script, parsed once per text."""
+    return parse_script(text)
