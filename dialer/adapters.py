@@ -23,12 +23,11 @@ from compliance.ledger import ContactLedger
 from compliance.lists import ListReason, ListStore
 from compliance.model import AttemptOutcome, Decision
 from dialer.ari.client import AriClient
-from dialer.ari.errors import AriConflict, AriError, AriNotFound, AriUnprocessable
+from dialer.ari.errors import AriConflict, AriError, AriNotFound
 from dialer.legs import AgentLeg, Leg, admit
 from dialer.ports import (
     AgentDirectory,
     CampaignPlan,
-    ChannelEndedEarly,
     DialLead,
     FinishedRecording,
     GateUnavailable,
@@ -58,12 +57,10 @@ class AriCallControl:
         *,
         directory: AgentDirectory,
         customer_endpoint: str,
-        amd_context: str = "dialer-amd",
     ) -> None:
         self.client = client
         self.directory = directory
         self.customer_endpoint = customer_endpoint
-        self.amd_context = amd_context
 
     async def originate(
         self,
@@ -75,7 +72,6 @@ class AriCallControl:
         ring_timeout: int,
         app_args: Sequence[str],
         variables: dict[str, str],
-        amd: bool,
     ) -> None:
         # The one place calls are made: no gate decision, no customer call; no directory
         # entry, no agent call (dialer.legs). Raises OriginateRefused, sends nothing.
@@ -91,27 +87,10 @@ class AriCallControl:
                 else None
             ),
         )
-        if amd:
-            # The AMD pattern: run AMD() in the dialplan, which then hands the call
-            # to Stasis(dialer,amd,STATUS,CAUSE). The app is not subscribed to a
-            # channel originated into the dialplan, so subscribe at once (this races:
-            # early ringing events can be lost, README fact 17).
-            await self.client.originate(
-                endpoint,
-                channel_id=channel_id,
-                context=self.amd_context,
-                extension="s",
-                priority=1,
-                caller_id=caller_id,
-                timeout=ring_timeout,
-                variables=variables,
-            )
-            try:
-                await self.client.subscribe(f"channel:{channel_id}")
-            except (AriUnprocessable, AriNotFound) as exc:
-                # 422 "Event source does not exist": it is already gone (busy, unallocated).
-                raise ChannelEndedEarly(str(exc)) from exc
-            return
+        # Always into the app, AMD or not: Asterisk subscribes the app to both Local
+        # halves when it creates them, so no event is lost (an originate into the
+        # dialplan followed by a subscription raced and lost Dial events: README fact
+        # 17). AMD runs after the answer (``continue_in_dialplan``).
         await self.client.originate(
             endpoint,
             channel_id=channel_id,
@@ -119,6 +98,17 @@ class AriCallControl:
             caller_id=caller_id,
             timeout=ring_timeout,
             variables=variables,
+        )
+
+    async def continue_in_dialplan(
+        self, channel_id: str, context: str, extension: str, priority: int
+    ) -> None:
+        """Hand a channel in the app to the dialplan (AMD, the abandon message). Leaving
+        Stasis drops the app's own interest in the channel; the explicit subscription
+        keeps its ``ChannelDestroyed`` coming whatever path the channel came by."""
+        await self.client.subscribe(f"channel:{channel_id}")
+        await self.client.continue_in_dialplan(
+            channel_id, context=context, extension=extension, priority=priority
         )
 
     async def hangup(self, channel_id: str) -> None:
@@ -156,6 +146,9 @@ class AriCallControl:
 
     async def channel_ids(self) -> set[str]:
         return {c.id for c in await self.client.list_channels()}
+
+    async def bridge_ids(self) -> set[str]:
+        return {b.id for b in await self.client.list_bridges()}
 
     async def channel_exists(self, channel_id: str) -> bool:
         try:

@@ -40,8 +40,11 @@ class AgentRefusal(StrEnum):
     NOT_IN_WRAPUP = "not_in_wrapup"
 
 
+AGENT_BRIDGE_PREFIX = "agent-"
+
+
 def bridge_id_for(agent_id: str) -> str:
-    return f"agent-{agent_id}"
+    return f"{AGENT_BRIDGE_PREFIX}{agent_id}"
 
 
 def channel_id_for(agent_id: str, generation: int, session: str = "") -> str:

@@ -17,7 +17,6 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from urllib.parse import quote
 
 from aiohttp import web
 
@@ -39,13 +38,14 @@ from dialer.adapters import (
 )
 from dialer.agent_directory import AgentDirectory
 from dialer.ari.client import AriClient
-from dialer.ari.errors import AriError, AriNotFound, AriUnauthorized
+from dialer.ari.errors import AriError, AriUnauthorized
 from dialer.ari.ws import AriEvents
 from dialer.attempts import AttemptLog
 from dialer.config import Settings
 from dialer.desk_records import DeskRecords
 from dialer.http_api import RECORDINGS_PREFIX, make_api_app
 from dialer.logmasking import MaskingAccessLogger
+from dialer.pbx_checks import PbxNeeds, check_pbx, report
 from dialer.ports import CallControl, Clock, SystemClock
 from dialer.runner import InboundPolicy, Runner, RunnerConfig
 from dialer.timeline import AttemptCallTimeline
@@ -80,78 +80,6 @@ async def check_ari(client: AriClient) -> str:
     except AriError as exc:
         raise StartupError(f"cannot reach ARI at {client.base_url}: {exc}") from exc
     return info.version
-
-
-# The site's own abandon message ([dialer-abandon] in asterisk_conf/extensions.conf)
-# and the stock prompt the dialplan plays instead when it is missing.
-ABANDON_PROMPT = "dialer/abandon-message"
-ABANDON_FALLBACK = "vm-nobodyavail"
-
-
-async def sound_exists(client: AriClient, sound_id: str) -> bool:
-    """``GET /sounds/{soundId}``: True when Asterisk has the prompt in some format.
-
-    A sound id with a directory keeps its slash percent-encoded: res_ari decodes
-    each path segment after splitting the path (its URI handler is registered
-    with ``no_decode_uri``), so ``dialer%2Fabandon-message`` is one ``soundId``.
-    Real Asterisk answers 404 "Sound not found" for a sound it does not have.
-    """
-    try:
-        await client.request("GET", "/sounds/" + quote(sound_id, safe=""))
-    except AriNotFound:
-        return False
-    return True
-
-
-async def check_abandon_prompt(client: AriClient, context: str) -> bool:
-    """Warn (never refuse to start) when the dialplan abandon message is not installed.
-
-    The dialplan then falls back to the stock prompt, which keeps the customer
-    from hearing silence but cannot name the company. Returns True when the
-    prompt was found (or no dialplan abandon context is configured).
-    """
-    if not context:
-        return True
-    try:
-        found = await sound_exists(client, ABANDON_PROMPT)
-    except AriError as exc:
-        logger.warning(
-            "cannot check the abandon prompt %r over ARI (%s); if it is missing, "
-            "[%s] plays the stock prompt %r instead, which does not name the company",
-            ABANDON_PROMPT,
-            exc,
-            context,
-            ABANDON_FALLBACK,
-        )
-        return False
-    if not found:
-        logger.warning(
-            "abandon prompt %r is missing on Asterisk (sounds/<lang>/%s.wav|gsm|ulaw): "
-            "[%s] plays the stock prompt %r and reads out the caller ID instead, which "
-            "does not name the company; record it as described in asterisk_conf/README.md",
-            ABANDON_PROMPT,
-            ABANDON_PROMPT,
-            context,
-            ABANDON_FALLBACK,
-        )
-    return found
-
-
-class DialplanCallControl(AriCallControl):
-    """``AriCallControl`` that can also hand a channel to the dialplan (``DialplanHandoff``).
-
-    Used for the abandon message in ``[dialer-abandon]`` (extensions.conf). Leaving
-    Stasis drops the app's implicit subscription to the channel, so the app first
-    subscribes to it explicitly: its ``ChannelDestroyed`` must still reach the runner.
-    """
-
-    async def continue_in_dialplan(
-        self, channel_id: str, context: str, extension: str, priority: int
-    ) -> None:
-        await self.client.subscribe(f"channel:{channel_id}")
-        await self.client.continue_in_dialplan(
-            channel_id, context=context, extension=extension, priority=priority
-        )
 
 
 def runner_config(settings: Settings) -> RunnerConfig:
@@ -222,7 +150,12 @@ async def open_stack(
         opened.push_async_callback(client.close)
         version = await check_ari(client)
         logger.info("ARI at %s: Asterisk %s", settings.ari.url, version)
-        await check_abandon_prompt(client, (config or runner_config(settings)).abandon_context)
+        errors = report(await check_pbx(client, PbxNeeds.of(config or runner_config(settings))))
+        if errors:
+            raise StartupError(
+                "the PBX lacks what this configuration relies on: "
+                + " | ".join(str(e) for e in errors)
+            )
         pol = policy or (
             load_policy(settings.dialer.policy) if settings.dialer.policy else default_policy()
         )
@@ -267,7 +200,7 @@ async def open_stack(
         run_config = config or runner_config(settings)
         runner = Runner(
             control=control
-            or DialplanCallControl(
+            or AriCallControl(
                 client, directory=directory, customer_endpoint=run_config.customer_endpoint
             ),
             directory=directory,

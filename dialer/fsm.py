@@ -7,15 +7,27 @@ including the 2-second connect limit, is testable without a loop.
 
 Phases::
 
-    reserved -> dialing -> ringing -> answered -> connected -> ended
-                   |          |           |                      ^
-                   |          |           +-> abandoning -> abandoned
+    reserved -> dialing -> ringing -> [detecting ->] answered -> connecting -> connected -> ended
+                   |          |                            |           |
+                   |          |                            +-----------+-> abandoning -> abandoned
                    +----------+-> ended (busy, no answer...) / failed
 
-``answered`` means a live person is on the line waiting for an agent; if no
-agent is connected within ``connect_limit`` seconds the call is abandoned: the
-information message is played, the call is hung up and counted
-(``DialEnded(abandoned=True)``). An answering machine (AMD) is hung up.
+Every call is originated into the Stasis application, so the app is subscribed
+to the channel before it can produce an event (nothing is lost, AMD or not).
+With AMD on, the answered channel is continued into the AMD dialplan context
+(``detecting``) and comes back with ``StasisStart(amd, STATUS, CAUSE)``.
+
+``answered`` means a live person is on the line waiting for an agent; the
+connect limit (``connect_limit`` seconds) ends when the customer's channel
+enters the agent's bridge (``ChannelEnteredBridge``), not when an agent is
+chosen. Without an agent in time the call is abandoned: the information
+message is played, the call is hung up and counted (``DialEnded(abandoned=True)``).
+A call whose ``addChannel`` is still in flight at the limit is counted as an
+abandon too (it still reaches its agent). An answering machine is hung up.
+
+An originate whose HTTP answer was lost is never sent again: the runner asks
+Asterisk whether the channel exists (``ResolveOriginate``); until proved
+otherwise the attempt is a call that reached the network.
 
 Every path emits ``DialEnded`` exactly once (the pacer's ``on_dial``) and
 ``CallFinished`` exactly once (ledger, lead, retries).
@@ -42,6 +54,7 @@ class Phase(StrEnum):
     RESERVED = "reserved"
     DIALING = "dialing"
     RINGING = "ringing"
+    DETECTING = "detecting"  # answered, AMD() running in the dialplan
     ANSWERED = "answered"
     CONNECTING = "connecting"  # addChannel sent, not yet confirmed
     CONNECTED = "connected"
@@ -56,6 +69,7 @@ LIVE_PHASES = frozenset(
     {
         Phase.DIALING,
         Phase.RINGING,
+        Phase.DETECTING,
         Phase.ANSWERED,
         Phase.CONNECTING,
         Phase.CONNECTED,
@@ -67,6 +81,9 @@ LIVE_PHASES = frozenset(
 class Timer(StrEnum):
     CONNECT = "connect"  # the 2 s limit to connect an answered person
     RETRY_ORIGINATE = "retry_originate"
+    # An originate without an HTTP answer that Asterisk does not know (yet): how long
+    # to wait for the channel's events before counting it as an unanswered call.
+    RESOLVE_ORIGINATE = "resolve_originate"
     ABANDON_MESSAGE = "abandon_message"  # guard: the message must not run forever
 
 
@@ -89,6 +106,7 @@ class CallParams:
     abandon_message_limit: float = 15.0
     max_originate_tries: int = 3
     originate_backoff: float = 0.5
+    originate_resolve_grace: float = 5.0
     recording_format: str = "wav"
 
     @property
@@ -123,6 +141,12 @@ class CallState:
     recording_stopped: bool = False
     amd_status: str | None = None
     agent_gone: bool = False
+    assigned_at: float | None = None
+    # When the person started waiting for an agent (the answer, or AMD's verdict).
+    waiting_since: float | None = None
+    # The connect limit passed before the customer was in the agent's bridge.
+    late: bool = False
+    originate_lost: bool = False
 
     @property
     def terminal(self) -> bool:
@@ -148,6 +172,26 @@ class OriginateFailed:
     request never got an answer (connection error, timeout)."""
 
     status: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class OriginateFound:
+    """After a lost originate answer: Asterisk has the channel (``GET /channels/{id}``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OriginateNotFound:
+    """After a lost originate answer: Asterisk does not have the channel, or could not say.
+    It may have been placed and ended already: its events decide, else the grace timer."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class AmdFailed:
+    """The answered channel could not be handed to the AMD context: treated as a person."""
+
     message: str
 
 
@@ -194,7 +238,10 @@ class AgentAssigned:
 
 @dataclass(frozen=True, slots=True)
 class Bridged:
-    """``addChannel`` to the agent's bridge succeeded: the customer talks to the agent."""
+    """``ChannelEnteredBridge``: the customer's channel is in the agent's bridge and talks
+    to the agent (``bridge_id`` None: trust it is the assigned agent's)."""
+
+    bridge_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +288,9 @@ Event = (
     Start
     | OriginateAccepted
     | OriginateFailed
+    | OriginateFound
+    | OriginateNotFound
+    | AmdFailed
     | DialSeen
     | HangupRequested
     | StasisStarted
@@ -262,11 +312,37 @@ Event = (
 
 @dataclass(frozen=True, slots=True)
 class Originate:
+    """Into the Stasis application, AMD or not (AMD runs after the answer: ``RunAmd``)."""
+
     channel_id: str
     endpoint: str
     caller_id: str
     timeout: int
-    amd: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveOriginate:
+    """The originate's answer was lost: ask Asterisk whether the channel exists
+    (never send it again; answer with ``OriginateFound``/``OriginateNotFound``)."""
+
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunAmd:
+    """Continue the answered channel into the AMD dialplan context."""
+
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """The customer entered the agent's bridge: how long it took from the answer (the
+    customer's wait) and from the agent's assignment (the PBX's part), for back-pressure."""
+
+    answer_to_bridge: float
+    assign_to_bridge: float
+    late: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,6 +445,9 @@ class Log:
 
 Command = (
     Originate
+    | ResolveOriginate
+    | RunAmd
+    | Connected
     | Hangup
     | AddToBridge
     | StartRecording
@@ -395,7 +474,7 @@ def new_call(params: CallParams) -> CallState:
 
 def _originate(s: CallState) -> Originate:
     p = s.params
-    return Originate(p.channel_id, p.endpoint, p.caller_id, p.ring_timeout, p.amd)
+    return Originate(p.channel_id, p.endpoint, p.caller_id, p.ring_timeout)
 
 
 def _ring_seconds(s: CallState, now: float) -> float:
@@ -460,7 +539,17 @@ def step(s: CallState, ev: Event, now: float) -> Step:
 
 
 # Events that come from the dialer itself, not from Asterisk.
-_LOCAL_EVENTS = (Start, TimerFired, AgentAssigned, EndRequested, OriginateAccepted, OriginateFailed)
+_LOCAL_EVENTS = (
+    Start,
+    TimerFired,
+    AgentAssigned,
+    EndRequested,
+    OriginateAccepted,
+    OriginateFailed,
+    OriginateFound,
+    OriginateNotFound,
+    AmdFailed,
+)
 
 
 def _on_start(s: CallState, ev: Event, now: float) -> Step:
@@ -483,7 +572,16 @@ def _on_originate_failed(s: CallState, ev: Event, now: float) -> Step:
         return replace(s, originate_accepted=True), (Log("originate 409: channel already exists"),)
     if s.originate_accepted or s.saw_event:
         return s, (Log(f"originate error {ev.status} after the channel was seen; ignored"),)
-    retryable = ev.status == 0 or ev.status >= 500
+    if ev.status == 0:
+        # No answer (timeout, connection dropped): Asterisk may have placed the call.
+        # Never send it again: ask, and count it as a contact until proved otherwise.
+        s = replace(s, originate_lost=True)
+        return s, (
+            Log(f"originate answer lost ({ev.message}); asking Asterisk, not re-sending"),
+            ResolveOriginate(p.channel_id),
+        )
+    # A 5xx is an answer: Asterisk did not create the channel (500 "Allocation failed").
+    retryable = ev.status >= 500
     if retryable and s.originate_tries < p.max_originate_tries:
         at = now + p.originate_backoff * (2 ** (s.originate_tries - 1))
         return s, (
@@ -492,6 +590,30 @@ def _on_originate_failed(s: CallState, ev: Event, now: float) -> Step:
         )
     fin_state, cmds = _finish(s, now, Phase.FAILED, DialOutcome.FAILED, answered=False)
     return fin_state, (Log(f"originate failed: {ev.status} {ev.message}"), *cmds)
+
+
+def _on_originate_found(s: CallState, ev: Event, now: float) -> Step:
+    return replace(s, originate_accepted=True), (Log("lost originate resolved: the call exists"),)
+
+
+def _on_originate_not_found(s: CallState, ev: Event, now: float) -> Step:
+    assert isinstance(ev, OriginateNotFound)
+    if s.phase is not Phase.DIALING or s.saw_event:
+        return s, ()
+    at = now + s.params.originate_resolve_grace
+    return s, (
+        Log(f"lost originate: no such channel now ({ev.message}); waiting for its events"),
+        StartTimer(Timer.RESOLVE_ORIGINATE, at),
+    )
+
+
+def _on_amd_failed(s: CallState, ev: Event, now: float) -> Step:
+    assert isinstance(ev, AmdFailed)
+    if s.phase is not Phase.DETECTING:
+        return s, ()
+    # Never drop a person: without a verdict the call is one.
+    s, cmds = _person_answered(replace(s, amd_status="NOTSURE"), now)
+    return s, (Log(f"AMD not run ({ev.message}): treated as a person"), *cmds)
 
 
 def _on_timer_event(s: CallState, ev: Event, now: float) -> Step:
@@ -528,22 +650,38 @@ def _on_agent(s: CallState, ev: Event, now: float) -> Step:
     p = s.params
     if s.phase is not Phase.ANSWERED or s.outcome is DialOutcome.MACHINE or s.hangup_sent:
         return s, (ReleaseAgent(ev.agent_id),)
-    s = replace(s, phase=Phase.CONNECTING, agent_id=ev.agent_id, bridge_id=ev.bridge_id)
+    s = replace(
+        s, phase=Phase.CONNECTING, agent_id=ev.agent_id, bridge_id=ev.bridge_id, assigned_at=now
+    )
     return s, (AddToBridge(ev.bridge_id, p.channel_id),)
 
 
 def _on_bridged(s: CallState, ev: Event, now: float) -> Step:
+    assert isinstance(ev, Bridged)
     p = s.params
+    if ev.bridge_id is not None and ev.bridge_id != s.bridge_id:
+        return s, ()  # another bridge (not the assigned agent's): not the connect
     if s.phase is not Phase.CONNECTING or s.bridge_id is None:
         return s, (Log(f"bridged in phase {s.phase} ignored"),)
     if s.hangup_sent:
         return s, ()  # being hung up: its ChannelGone gives the agent back
     s = replace(s, phase=Phase.CONNECTED, connected_at=now, recording=p.recording_name)
-    s, dial = _dial_ended(s, now, answered=True, abandoned=False)
+    since = s.waiting_since if s.waiting_since is not None else now
+    waited = now - since
+    if not s.late and waited > _connect_limit(s):
+        # Past the limit though its timer has not fired yet (a busy loop): an abandon.
+        s = replace(s, late=True, abandoned=True)
+    # A late connect is reported to the pacer as an abandon (at the limit, or now).
+    s, dial = _dial_ended(s, now, answered=True, abandoned=s.late)
+    assigned = s.assigned_at if s.assigned_at is not None else now
+    # The customer's wait as the rule counts it: after AMD, from the end of the greeting.
+    wait = waited + (p.connect_limit - _connect_limit(s))
+    measured = Connected(max(0.0, wait), max(0.0, now - assigned), s.late)
     return s, (
         CancelTimer(Timer.CONNECT),
         StartRecording(s.bridge_id or "", p.recording_name, p.recording_format),
         *dial,
+        measured,
     )
 
 
@@ -603,7 +741,21 @@ def _on_timer(s: CallState, timer: Timer, now: float) -> Step:
             return s, ()
         s = replace(s, originate_tries=s.originate_tries + 1)
         return s, (_originate(s),)
+    if timer is Timer.RESOLVE_ORIGINATE:
+        if s.phase is not Phase.DIALING or s.saw_event or s.originate_accepted:
+            return s, ()
+        # Asterisk neither confirmed nor denied the call with an event: it may have
+        # rung and ended while we were not told. Counted as a contact (no answer).
+        st, cmds = _finish(s, now, Phase.ENDED, DialOutcome.NO_ANSWER, answered=False)
+        return st, (Log("lost originate: no event for it; counted as an unanswered call"), *cmds)
     if timer is Timer.CONNECT:
+        if s.phase is Phase.CONNECTING and not s.late:
+            # addChannel is in flight but the customer is not in the agent's bridge
+            # yet: the limit is missed, so it is an abandon in every figure and for
+            # the pacer; the call still reaches its agent.
+            s = replace(s, late=True, abandoned=True)
+            s, dial = _dial_ended(s, now, answered=True, abandoned=True)
+            return s, (*dial, Log("not in the agent's bridge within the connect limit"))
         if s.phase is not Phase.ANSWERED:
             return s, ()
         s = replace(s, phase=Phase.ABANDONING, abandoned=True)
@@ -623,10 +775,19 @@ def _on_timer(s: CallState, timer: Timer, now: float) -> Step:
 
 def _on_answer(s: CallState, ev: StasisStarted, now: float) -> Step:
     p = s.params
-    if s.phase not in (Phase.DIALING, Phase.RINGING):
+    from_amd = bool(ev.args) and ev.args[0] == "amd"
+    if s.phase is Phase.DETECTING and from_amd:
+        pass  # back from [dialer-amd] with the verdict
+    elif s.phase not in (Phase.DIALING, Phase.RINGING):
         return s, (Log(f"StasisStart in phase {s.phase} ignored"),)
-    s = replace(s, answered_at=now, originate_accepted=True)
-    if ev.args and ev.args[0] == "amd":
+    if s.answered_at is None:
+        s = replace(s, answered_at=now)
+    s = replace(s, originate_accepted=True)
+    if p.amd and not from_amd:
+        # Answered into the app, already subscribed: AMD runs in the dialplan and the
+        # call comes back with StasisStart(amd, STATUS, CAUSE).
+        return replace(s, phase=Phase.DETECTING), (RunAmd(p.channel_id),)
+    if from_amd:
         status = ev.args[1] if len(ev.args) > 1 else ""
         s = replace(s, amd_status=status)
         if outcome_from_amd(status) is DialOutcome.MACHINE:
@@ -634,11 +795,20 @@ def _on_answer(s: CallState, ev: StasisStarted, now: float) -> Step:
             s = replace(s, phase=Phase.ANSWERED, outcome=DialOutcome.MACHINE, hangup_sent=True)
             s, dial = _dial_ended(s, now, answered=False, abandoned=False)
             return s, (*dial, Hangup(p.channel_id, "answering machine"))
-    s = replace(s, phase=Phase.ANSWERED)
-    limit = p.connect_limit
-    if s.amd_status is not None:
-        limit -= p.amd_after_greeting
-    return s, (RequestAgent(), StartTimer(Timer.CONNECT, now + limit))
+    return _person_answered(s, now)
+
+
+def _connect_limit(s: CallState) -> float:
+    """Seconds from the answer (or AMD's verdict) to the agent's bridge: after AMD the
+    customer has already waited the after-greeting silence."""
+    p = s.params
+    return p.connect_limit - (p.amd_after_greeting if s.amd_status is not None else 0.0)
+
+
+def _person_answered(s: CallState, now: float) -> Step:
+    """A person waits for an agent: ask for one and start the connect limit."""
+    s = replace(s, phase=Phase.ANSWERED, waiting_since=now)
+    return s, (RequestAgent(), StartTimer(Timer.CONNECT, now + _connect_limit(s)))
 
 
 def _on_end_requested(s: CallState, ev: EndRequested, now: float) -> Step:
@@ -652,7 +822,10 @@ def _on_end_requested(s: CallState, ev: EndRequested, now: float) -> Step:
     if s.phase in (Phase.DIALING, Phase.RINGING):
         s = replace(s, evidence=replace(s.evidence, cancelled_by_us=True))
         cmds.append(CancelTimer(Timer.RETRY_ORIGINATE))
-    elif s.phase in (Phase.ANSWERED, Phase.CONNECTING) and s.outcome is not DialOutcome.MACHINE:
+    elif (
+        s.phase in (Phase.DETECTING, Phase.ANSWERED, Phase.CONNECTING)
+        and s.outcome is not DialOutcome.MACHINE
+    ):
         # A person answered and is dropped before an agent: that is an abandon.
         s = replace(s, abandoned=True)
         s, dial = _dial_ended(s, now, answered=True, abandoned=True)
@@ -684,6 +857,11 @@ def _on_gone(s: CallState, ev: ChannelGone | Vanished, now: float) -> Step:
         phase = Phase.FAILED if outcome is DialOutcome.FAILED else Phase.ENDED
         st, cmds = _finish(s, now, phase, outcome, answered=False)
         return st, cancel + cmds
+    if s.phase is Phase.DETECTING:
+        # Answered, and gone while AMD listened: reached, but nobody waited for an agent
+        # (unless the dialer itself ended it, which counted it as an abandon already).
+        st, cmds = _finish(s, now, Phase.ENDED, DialOutcome.ANSWERED, answered=s.abandoned)
+        return st, cancel + cmds
     if s.phase is Phase.ANSWERED:
         if s.outcome is DialOutcome.MACHINE:
             st, cmds = _finish(s, now, Phase.ENDED, DialOutcome.MACHINE, answered=False)
@@ -713,6 +891,9 @@ _HANDLERS: dict[type, Callable[[CallState, Event, float], Step]] = {
     Start: _on_start,
     OriginateAccepted: _on_accepted,
     OriginateFailed: _on_originate_failed,
+    OriginateFound: _on_originate_found,
+    OriginateNotFound: _on_originate_not_found,
+    AmdFailed: _on_amd_failed,
     TimerFired: _on_timer_event,
     DialSeen: _on_dial,
     HangupRequested: _on_hangup_request,

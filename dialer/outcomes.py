@@ -228,8 +228,10 @@ def classify_dial(ev: DialEvidence) -> DialOutcome:
     # No final Dial event.
     if not ev.saw_dial:
         # No Dial at all: the dialplan never dialled (no such context/extension),
-        # unless a real cause says the network answered.
-        by_cause = outcome_from_cause(ev.hangup_cause)
+        # unless a real cause says the network answered. ChannelDestroyed's cause is
+        # a fact too: 19 after an originate timeout whose Dial events were not seen
+        # (a late subscription) is a no answer that the caps count, not a failure.
+        by_cause = outcome_from_cause(ev.hangup_cause) or outcome_from_cause(ev.destroyed_cause)
         return by_cause if by_cause is not None else DialOutcome.FAILED
     if ev.cancelled_by_us:
         return DialOutcome.NO_ANSWER

@@ -59,12 +59,9 @@ class LiveFigures:
     calls_placed: int
     occupancy: float
     halted: str | None
+    # Why fewer calls than the pacer wants are placed (the PBX is slow), None otherwise.
+    throttled: str | None = None
 
-
-
-class ChannelEndedEarly(Exception):
-    """The originated channel ended before the app could subscribe to it (AMD pattern):
-    its outcome events were never delivered."""
 
 
 class CallControl(Protocol):
@@ -86,8 +83,15 @@ class CallControl(Protocol):
         ring_timeout: int,
         app_args: Sequence[str],
         variables: dict[str, str],
-        amd: bool,
-    ) -> None: ...
+    ) -> None:
+        """Originate into the Stasis application (``app_args``), never into the dialplan:
+        the app is then subscribed to the channel before it can produce an event."""
+
+    async def continue_in_dialplan(
+        self, channel_id: str, context: str, extension: str, priority: int
+    ) -> None:
+        """Hand a channel in the app to a dialplan context (AMD, the abandon message);
+        its events keep coming to the app."""
 
     async def hangup(self, channel_id: str) -> None:
         """Hang up; a channel that is already gone is not an error."""
@@ -109,6 +113,9 @@ class CallControl(Protocol):
         """Ids of every channel Asterisk has now (``GET /channels``)."""
 
     async def channel_exists(self, channel_id: str) -> bool: ...
+
+    async def bridge_ids(self) -> set[str]:
+        """Ids of every bridge Asterisk has now (``GET /bridges``)."""
 
 
 class AgentDirectory(Protocol):

@@ -38,14 +38,21 @@ from typing import Any, TypeVar, assert_never
 from compliance.ledger import AttemptAlreadyResolved, UnknownAttempt
 from compliance.model import AttemptOutcome, Decision
 from dialer import fsm
-from dialer.agent_pool import Agent, AgentPool, AgentRefusal, AgentStatus, AgentView
+from dialer.agent_pool import (
+    AGENT_BRIDGE_PREFIX,
+    Agent,
+    AgentPool,
+    AgentRefusal,
+    AgentStatus,
+    AgentView,
+)
+from dialer.ari.errors import AriError
 from dialer.ari.events import AriEvent
 from dialer.attempts import AttemptLog, AttemptRecord, Stage
 from dialer.calls.agents import AgentDesk
 from dialer.calls.book import (
     CallBook,
     CampaignRun,
-    DialplanHandoff,
     InboundPolicy,
     LiveCall,
     PacerFactory,
@@ -127,11 +134,6 @@ class Runner:
         pacer_factory: PacerFactory | None = None,
     ) -> None:
         config = config or RunnerConfig()
-        if config.abandon_context and not isinstance(control, DialplanHandoff):
-            raise ValueError(
-                f"abandon_context={config.abandon_context!r} needs a call control that "
-                "can continue a channel in the dialplan (DialplanHandoff)"
-            )
         ports = Ports(control, gate, ledger, leads, dnc, attempts, clock, directory, recordings)
         self.book = CallBook(ports, config)
         self.control = control
@@ -555,9 +557,27 @@ class Runner:
                 )
         for cid in todo.orphans:
             await book.safe_hangup(cid)
+        await self._remove_stale_agent_bridges()
         if count:
             logger.warning("recovery: %d unfinished attempts from a previous run finalized", count)
         return count
+
+    async def _remove_stale_agent_bridges(self) -> None:
+        """An ``agent-<id>`` bridge a crashed process left keeps the app subscribed in
+        Asterisk: destroy every one whose agent is not logged in here."""
+        live = {
+            agent.bridge_id
+            for run in self.book.campaigns.values()
+            for agent in run.pool.agents()
+            if agent.status is not AgentStatus.OFFLINE
+        }
+        for bridge_id in sorted(await self.control.bridge_ids()):
+            if bridge_id.startswith(AGENT_BRIDGE_PREFIX) and bridge_id not in live:
+                logger.warning("recovery: bridge %s left by a previous run destroyed", bridge_id)
+                try:
+                    await self.control.destroy_bridge(bridge_id)
+                except AriError as exc:
+                    logger.warning("recovery: bridge %s: %s", bridge_id, exc)
 
     # ------------------------------------------------------------ figures
     def figures(self, campaign: str) -> LiveFigures:
@@ -575,6 +595,7 @@ class Runner:
             calls_placed=run.calls_placed,
             occupancy=run.pool.occupancy(self.clock.now()),
             halted=self.book.halted,
+            throttled=self.book.throttled,
         )
 
 

@@ -288,11 +288,15 @@ class RecordingsService:
         source: Path | None,
     ) -> Recording:
         name = prepared["name"]
-        duration_ms = None if meta.duration_s is None else round(meta.duration_s * 1000)
-        if duration_ms is None and meta.format == "wav":
+        duration_ms = None
+        if meta.format == "wav":
+            # The file is the fact: ARI's RecordingFinished gives whole seconds, rounded
+            # down, so up to 1 s short of what was recorded.
             duration_ms = await asyncio.to_thread(
                 _wav_duration_ms, self.store.absolute(stored.path)
             )
+        if duration_ms is None and meta.duration_s is not None:
+            duration_ms = round(meta.duration_s * 1000)
         now = _now()
         values = {
             "name": name,

@@ -16,6 +16,7 @@ import json
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -483,6 +484,17 @@ class AriClient:
 
     async def ping(self) -> AsteriskPing:
         return AsteriskPing.from_json(await self._json("GET", "/asterisk/ping"))
+
+    # --- device states ----------------------------------------------------------------------
+
+    async def device_state(self, device: str) -> str:
+        """``GET /deviceStates/{deviceName}``: ``NOT_INUSE``, ``INUSE``, ``INVALID``...
+
+        Any device, not only ``Stasis:`` ones; the name's slash and ``@`` stay
+        percent-encoded (res_ari decodes each path segment after splitting).
+        """
+        data = await self._json("GET", "/deviceStates/" + quote(device, safe=""))
+        return str(data.get("state", "INVALID"))
 
 
 def _error_message(text: str, status: int) -> str:

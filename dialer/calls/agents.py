@@ -20,7 +20,7 @@ from typing import Any
 
 from agi_scripts import variables as var
 from dialer import fsm
-from dialer.agent_pool import Agent, AgentRefusal, AgentStatus
+from dialer.agent_pool import Agent, AgentRefusal, AgentStatus, bridge_id_for
 from dialer.ari.errors import AriError
 from dialer.ari.events import AriEvent, ChannelDestroyed, StasisEnd, StasisStart
 from dialer.calls.book import CallBook, CampaignRun, LiveCall
@@ -109,7 +109,6 @@ class AgentDesk:
             ring_timeout=30,
             app_args=("agent", agent.agent_id),
             variables={var.DIALER_AGENT: agent.agent_id},
-            amd=False,
         )
 
     async def ready(self, agent_id: str) -> AgentRefusal | None:
@@ -133,8 +132,18 @@ class AgentDesk:
             return AgentRefusal.UNKNOWN_AGENT
         res, channel = run.pool.logout(agent_id, self.book.clock.now())
         if channel is not None:
-            await self.book.safe_hangup(channel)
+            await self._retire(agent_id, channel)
         return res
+
+    async def _retire(self, agent_id: str, channel: str | None) -> None:
+        """The agent is offline: hang up the softphone and destroy its bridge, so nothing
+        of it stays in Asterisk (an empty bridge keeps the app's subscription alive)."""
+        if channel is not None:
+            await self.book.safe_hangup(channel)
+        try:
+            await self.book.control.destroy_bridge(bridge_id_for(agent_id))
+        except AriError as exc:
+            logger.warning("agent %s: bridge %s: %s", agent_id, bridge_id_for(agent_id), exc)
 
     async def hangup(self, agent_id: str) -> AgentRefusal | None:
         """The agent ends the current call (the softphone stays up in its bridge)."""
@@ -183,6 +192,8 @@ class AgentDesk:
             logger.info("agent %s: softphone gone", agent_id)
             if attempt is not None:
                 await self.flow.apply(attempt, fsm.AgentGone())
+            if agent.status is AgentStatus.OFFLINE:
+                await self._retire(agent_id, None)
 
     async def _softphone_up(self, run: CampaignRun, agent_id: str, channel_id: str) -> None:
         book = self.book
@@ -379,7 +390,8 @@ class AgentDesk:
                 )
             )
         if channel is not None:
-            await self.book.safe_hangup(channel)
+            # A logout asked for during the call or the wrap-up takes effect now.
+            await self._retire(agent_id, channel)
         await self.serve_waiting(run)
         self.book.wake.set()
 

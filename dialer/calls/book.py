@@ -18,13 +18,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
 
 from compliance.model import Decision
 from dialer import fsm
 from dialer.agent_pool import AgentPool
 from dialer.ari.errors import AriError
 from dialer.attempts import AttemptLog
+from dialer.backpressure import Backpressure, BackpressureLimits
 from dialer.calls.messages import Message
 from dialer.lanes import WriteLanes
 from dialer.pacing import Pacer
@@ -70,6 +70,9 @@ class RunnerConfig:
     max_originate_tries: int = 3
     originate_backoff: float = 0.5
     amd: bool = False
+    # The dialplan context that runs AMD() on an answered channel and hands it back with
+    # Stasis(<app>,amd,STATUS,CAUSE) ([dialer-amd] in asterisk_conf/extensions.conf).
+    amd_context: str = "dialer-amd"
     # AMD()'s afterGreetingSilence (ms), passed to [dialer-amd] and taken off the
     # connect limit: the 2 s count from the end of the customer's greeting.
     amd_after_greeting_ms: int = 800
@@ -79,23 +82,15 @@ class RunnerConfig:
     max_claim: int = 20
     recording_wait: float = 10.0  # after a call ends, how long to wait for RecordingFinished
     dial_guard: float = 30.0  # after the ring timeout, check a call we heard nothing about
+    # An originate without an HTTP answer, unknown to Asterisk: wait this long for its
+    # events before counting it as an unanswered call (it is never sent again).
+    originate_resolve_grace: float = 5.0
+    # Hold back new calls while the PBX answers slowly (dialer.backpressure).
+    backpressure: BackpressureLimits = field(default_factory=BackpressureLimits)
     drain_timeout: float = 30.0  # graceful stop: live calls get this long, then are hung up
     logout_agents_at_stop: bool = True
     write_lanes: int = 8  # parallel ordered lanes for per-call database writes
     place_concurrency: int = 8  # leads checked and originated at once
-
-
-@runtime_checkable
-class DialplanHandoff(Protocol):
-    """A ``CallControl`` that can hand a channel in the app to a dialplan context.
-
-    The channel must keep sending its events to the app after it leaves Stasis (its
-    ``ChannelDestroyed`` ends the call): implementations subscribe to it explicitly.
-    """
-
-    async def continue_in_dialplan(
-        self, channel_id: str, context: str, extension: str, priority: int
-    ) -> None: ...
 
 
 @dataclass
@@ -175,6 +170,12 @@ class CallBook:
         self.halted: str | None = None
         self.originates_sent = 0
         self.session = uuid.uuid4().hex[:6]
+        self.backpressure = Backpressure(config.backpressure)
+        # Why fewer calls than the pacers want are placed now (None: not held back).
+        self.throttled: str | None = None
+        # The last customers' waits from the answer to the agent's bridge (seconds, and
+        # whether counted as an abandon), for the figures and the load bench.
+        self.connect_waits: deque[tuple[float, bool]] = deque(maxlen=10_000)
 
     def post(self, message: Message) -> None:
         """Queue a message for the dispatcher (from a timer or an event reader)."""

@@ -9,7 +9,9 @@ the placement and agents slices register their own (``Originate``,
 
 ARI events of customer channels (``dl-<attempt>``), of the abandon message
 playback (``ab-<attempt>``) and of the recording (``rec-<attempt>``) become
-FSM events here (``subscriptions``).
+FSM events here (``subscriptions``). A customer is connected when its
+``ChannelEnteredBridge`` comes, not when ``addChannel`` answers: that is where
+the connect limit ends.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dialer.ari.errors import AriError
 from dialer.ari.events import (
     AriEvent,
     ChannelDestroyed,
+    ChannelEnteredBridge,
     ChannelHangupRequest,
     Dial,
     PlaybackFinished,
@@ -36,7 +39,7 @@ from dialer.ari.events import (
     StasisStart,
 )
 from dialer.attempts import Stage
-from dialer.calls.book import CallBook, DialplanHandoff, LiveCall, settle_lead
+from dialer.calls.book import CallBook, LiveCall, settle_lead
 from dialer.calls.ids import attempt_of
 from dialer.calls.messages import CallEvent, RecordingWaitExpired
 from dialer.calls.routing import EventHandler
@@ -72,6 +75,7 @@ class CallFlow:
         self.finished_hooks: list[Callable[[LiveCall], None]] = []
         self._handlers: dict[type[Any], CommandHandler] = {
             fsm.Hangup: self._hangup,
+            fsm.RunAmd: self._run_amd,
             fsm.AddToBridge: self._add_to_bridge,
             fsm.StartRecording: self._start_recording,
             fsm.StopRecording: self._stop_recording,
@@ -103,6 +107,7 @@ class CallFlow:
             "StasisStart": self.on_customer_channel,
             "ChannelHangupRequest": self.on_customer_channel,
             "ChannelDestroyed": self.on_customer_channel,
+            "ChannelEnteredBridge": self.on_customer_channel,
             "PlaybackFinished": self.on_playback_finished,
             "RecordingStarted": self.on_recording,
             "RecordingFinished": self.on_recording,
@@ -149,6 +154,8 @@ class CallFlow:
             await self.apply(attempt, fsm.HangupRequested(ev.cause, ev.soft))
         elif isinstance(ev, ChannelDestroyed):
             await self.apply(attempt, fsm.ChannelGone(ev.cause))
+        elif isinstance(ev, ChannelEnteredBridge):
+            await self.apply(attempt, fsm.Bridged(ev.bridge.id))
 
     async def on_playback_finished(self, ev: AriEvent) -> None:
         if isinstance(ev, PlaybackFinished):
@@ -207,8 +214,26 @@ class CallFlow:
             # Typically the customer hung up a moment ago.
             logger.info("attempt %s: addChannel failed: %s", attempt, exc)
             await self.apply(attempt, fsm.BridgeFailed(str(exc)))
-        else:
-            await self.apply(attempt, fsm.Bridged())
+        # On success the customer is connected when its ChannelEnteredBridge comes.
+
+    async def _run_amd(self, call: LiveCall, cmd: fsm.RunAmd) -> None:
+        attempt = call.state.params.attempt_id
+        try:
+            await self.book.control.continue_in_dialplan(
+                cmd.channel_id, self.book.config.amd_context, "s", 1
+            )
+        except AriError as exc:
+            try:
+                alive = await self.book.control.channel_exists(cmd.channel_id)
+            except AriError:
+                alive = True  # cannot tell: never drop what may be a person
+            if not alive:
+                # Hung up right after answering: gone during detection, no agent needed.
+                logger.info("attempt %s: gone before AMD could start", attempt)
+                await self.apply(attempt, fsm.Vanished())
+                return
+            logger.warning("attempt %s: cannot start AMD: %s", attempt, exc)
+            await self.apply(attempt, fsm.AmdFailed(str(exc)))
 
     async def _start_recording(self, call: LiveCall, cmd: fsm.StartRecording) -> None:
         p = call.state.params
@@ -242,7 +267,6 @@ class CallFlow:
             if config.abandon_context:
                 # The dialplan plays the message and offers the opt-out; the call
                 # ends with its ChannelDestroyed (or the abandon_dialplan_limit).
-                assert isinstance(control, DialplanHandoff)
                 await control.continue_in_dialplan(cmd.channel_id, config.abandon_context, "s", 1)
             else:
                 await control.play(cmd.channel_id, cmd.media, cmd.playback_id)

@@ -5,15 +5,20 @@ claims that many leads and places each: the attempt row is written first
 (``dl-<attempt>`` channel id, so events that beat the HTTP reply still route
 and a restarted process knows every call it may have placed), then the gate
 checks and reserves, then the call's state machine starts and its
-``Originate`` command comes back here. Originate 5xx / no answer are retried
-by the FSM with the same channel id; a call we hear nothing about is checked
-after its ring timeout (the dial guard). Dial results feed the pacer.
+``Originate`` command comes back here. An originate 5xx (Asterisk answered: no
+channel) is retried by the FSM with the same channel id; an originate whose
+answer was lost is never sent again: Asterisk is asked whether the channel
+exists (``ResolveOriginate``). A call we hear nothing about is checked after
+its ring timeout (the dial guard). Dial results feed the pacer; the PBX's
+delays (originate answers, customers entering the agent's bridge) hold back
+what the pacer asks for (``dialer.backpressure``), with the reason logged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import partial
@@ -33,7 +38,7 @@ from dialer.calls.messages import DialGuardExpired
 from dialer.legs import CustomerLeg, OriginateRefused
 from dialer.outcomes import DialOutcome
 from dialer.pacing import DialResult, Pacer, PacingSnapshot, make_pacer
-from dialer.ports import ChannelEndedEarly, DialLead, GateUnavailable
+from dialer.ports import DialLead, GateUnavailable
 
 logger = logging.getLogger(__name__)
 PREVIEW = "preview"
@@ -71,7 +76,8 @@ def snapshot(book: CallBook, run: CampaignRun) -> PacingSnapshot:
         st = call.state
         if st.phase in (fsm.Phase.RESERVED, fsm.Phase.DIALING, fsm.Phase.RINGING):
             in_flight.append(now - (st.placed_at if st.placed_at is not None else now))
-        elif st.phase is fsm.Phase.ANSWERED:
+        elif st.phase in (fsm.Phase.ANSWERED, fsm.Phase.DETECTING):
+            # A call in AMD may be a person who needs an agent in a moment.
             waiting += 1
     in_flight.extend(0.0 for lead in book.pending_leads.values() if lead.campaign == run.plan.name)
     return PacingSnapshot(
@@ -92,7 +98,12 @@ class Placement:
         self.flow = flow
 
     def commands(self) -> dict[type[Any], CommandHandler]:
-        return {fsm.Originate: self._originate, fsm.DialEnded: self._dial_ended}
+        return {
+            fsm.Originate: self._originate,
+            fsm.ResolveOriginate: self._resolve_originate,
+            fsm.DialEnded: self._dial_ended,
+            fsm.Connected: self._connected,
+        }
 
     async def pacing_loop(self, *, burst: bool, drained: Callable[[], bool]) -> None:
         """Place calls until stopped (with ``burst``: until ``drained()`` says all is done)."""
@@ -116,8 +127,18 @@ class Placement:
         if book.inbound_waiting > 0:
             if book.config.inbound_policy is InboundPolicy.PAUSE:
                 return 0
-            return max(0, snap.agents_ready - len(snap.dials_in_flight) - snap.customers_waiting)
-        return run.pacer.calls_to_place(snap)
+            wanted = snap.agents_ready - len(snap.dials_in_flight) - snap.customers_waiting
+        else:
+            wanted = run.pacer.calls_to_place(snap)
+        throttle = book.backpressure.limit(wanted)
+        was_throttled = book.throttled is not None
+        book.throttled = throttle.reason
+        if throttle.reason is not None and not was_throttled:
+            logger.warning("campaign %s: %s", run.plan.name, throttle.reason)
+        elif throttle.reason is None and was_throttled:
+            logger.info("campaign %s: PBX delays back to normal, pacing as the pacer asks",
+                        run.plan.name)
+        return max(0, throttle.allowed)
 
     async def pace(self, run: CampaignRun) -> None:
         book = self.book
@@ -296,6 +317,7 @@ class Placement:
             abandon_media=config.abandon_media,
             max_originate_tries=config.max_originate_tries,
             originate_backoff=config.originate_backoff,
+            originate_resolve_grace=config.originate_resolve_grace,
             recording_format=config.recording_format,
         )
         if config.abandon_context:
@@ -343,6 +365,8 @@ class Placement:
         p = call.state.params
         book.originates_sent += 1
         leg = CustomerLeg(p.attempt_id, call.lead.number, p.caller_id, call.decision or NO_DECISION)
+        book.backpressure.originate_sent()
+        sent = time.monotonic()
         try:
             await book.control.originate(
                 leg=leg,
@@ -360,33 +384,62 @@ class Placement:
                     var.DIALER_NUMBER: call.lead.number,
                     var.DIALER_AMD_AFTER_GREETING_MS: str(book.config.amd_after_greeting_ms),
                 },
-                amd=cmd.amd,
             )
-        except ChannelEndedEarly as exc:
-            logger.info(
-                "attempt %s: ended before its events could be followed: %s", p.attempt_id, exc
-            )
-            await self.flow.apply(p.attempt_id, fsm.OriginateAccepted())
-            await self.flow.apply(p.attempt_id, fsm.Vanished())
-            return
         except OriginateRefused as exc:
             # A broken invariant (no allowed decision for this attempt): nothing was
             # sent; the call ends as a refused originate and dialling stops.
+            book.backpressure.originate_not_sent()
             logger.error("attempt %s: originate refused: %s", p.attempt_id, exc)
             book.halt(f"originate refused, dialling stopped: {exc}")
             await self.flow.apply(p.attempt_id, fsm.OriginateFailed(400, str(exc)))
             return
         except AriError as exc:
+            book.backpressure.originate_answered(time.monotonic() - sent)
             status = exc.status if exc.status is not None else 0
             logger.warning("attempt %s: originate failed: %s", p.attempt_id, exc)
             await self.flow.apply(p.attempt_id, fsm.OriginateFailed(status, exc.message))
             return
+        book.backpressure.originate_answered(time.monotonic() - sent)
         await self.flow.apply(p.attempt_id, fsm.OriginateAccepted())
-        # Guard: a call whose end we never hear about (lost events) is checked after
-        # its ring timeout, and finalized if Asterisk no longer has it.
-        call.dial_guard = book.later(
-            cmd.timeout + book.config.dial_guard, DialGuardExpired(p.attempt_id)
+        self._guard(call, cmd.timeout)
+
+    def _guard(self, call: LiveCall, ring_timeout: int) -> None:
+        """A call whose end we never hear about (lost events) is checked after its ring
+        timeout, and finalized if Asterisk no longer has it."""
+        if call.dial_guard is None:
+            call.dial_guard = self.book.later(
+                ring_timeout + self.book.config.dial_guard,
+                DialGuardExpired(call.state.params.attempt_id),
+            )
+
+    async def _resolve_originate(self, call: LiveCall, cmd: fsm.ResolveOriginate) -> None:
+        """The originate's answer was lost: ask Asterisk (GET /channels/{id}); never re-send."""
+        attempt = call.state.params.attempt_id
+        try:
+            exists = await self.book.control.channel_exists(cmd.channel_id)
+        except AriError as exc:
+            await self.flow.apply(attempt, fsm.OriginateNotFound(f"cannot ask Asterisk: {exc}"))
+            return
+        if exists:
+            await self.flow.apply(attempt, fsm.OriginateFound())
+            self._guard(call, call.state.params.ring_timeout)
+        else:
+            await self.flow.apply(attempt, fsm.OriginateNotFound("404 from GET /channels"))
+
+    async def _connected(self, call: LiveCall, cmd: fsm.Connected) -> None:
+        book = self.book
+        book.connect_waits.append((cmd.answer_to_bridge, cmd.late))
+        book.backpressure.connected(
+            cmd.assign_to_bridge, late=cmd.late, limit=call.state.params.connect_limit
         )
+        if cmd.late:
+            logger.warning(
+                "attempt %s: entered the agent's bridge %.2f s after the answer, over the "
+                "%.1f s limit: counted as abandoned",
+                call.state.params.attempt_id,
+                cmd.answer_to_bridge,
+                call.state.params.connect_limit,
+            )
 
     async def _dial_ended(self, call: LiveCall, cmd: fsm.DialEnded) -> None:
         book = self.book

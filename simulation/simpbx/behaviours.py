@@ -14,6 +14,11 @@ behaviour per number (override table), which wins over both.
 
 ``hangup_waiting`` is not in the dialplan: a person who answers and hangs up
 after ``patience`` seconds unless bridged with another channel by then.
+
+``early`` (``SIM_BEHAVIOUR=early``) is the test dialplan's early hang-up: rings
+``SIM_RING`` seconds (default 1), answers and hangs up at once (cause 16), before
+anybody can talk to them. It is not in the captured reference dialplan; the
+README's real-Asterisk section gives the four dialplan lines that add it.
 """
 
 from __future__ import annotations
@@ -32,11 +37,12 @@ class Kind(StrEnum):
     REJECT = "reject"
     UNALLOCATED = "unallocated"
     HANGUP_WAITING = "hangup_waiting"
+    EARLY = "early"
 
 
 # The values SIM_BEHAVIOUR may take in the real dialplan (anything else: "i" extension).
 DIALPLAN_KINDS = frozenset(
-    {"human", "machine", "busy", "congestion", "noanswer", "reject", "unallocated"}
+    {"human", "machine", "busy", "congestion", "noanswer", "reject", "unallocated", "early"}
 )
 
 
@@ -76,6 +82,10 @@ class Behaviour:
     @classmethod
     def unallocated(cls) -> Behaviour:
         return cls(Kind.UNALLOCATED)
+
+    @classmethod
+    def early(cls, ring: float = 1) -> Behaviour:
+        return cls(Kind.EARLY, ring)
 
     @classmethod
     def hangup_waiting(cls, ring: float = 2, patience: float = 3, talk: float = 30) -> Behaviour:
@@ -136,6 +146,7 @@ DEFAULT_RING: dict[Kind, str] = {
     Kind.BUSY: "0",
     Kind.CONGESTION: "0",
     Kind.REJECT: "4",
+    Kind.EARLY: "1",
 }
 DEFAULT_TALK = "30"
 NOANSWER_WAIT = 600.0

@@ -244,6 +244,13 @@ class Chan:
     bridge: SimBridge | None = None
     proc: Proc | None = None
     pending_callerid: bool = False
+    # Measured in tests/ari/data/outcomes (Asterisk 22.10.1): a Playback cut by a hangup
+    # still sets PLAYBACKSTATUS; AMD() cut by one sets AMDSTATUS=HANGUP; a channel
+    # originated into the app and continued into the dialplan returns from two Stasis
+    # applications when it hangs up (two STASISSTATUS=SUCCESS, no "dialplan ended").
+    in_playback: bool = False
+    in_amd: bool = False
+    outer_stasis: bool = False
     moh: str | None = None
     playback: SimPlayback | None = None
     playback_queue: deque[SimPlayback] = field(default_factory=deque)
@@ -397,6 +404,10 @@ class SimPlayback:
         }
 
 
+# Contexts with an ``s`` extension unless listed in ``_extension_exists``.
+DIALPLAN_CONTEXTS = frozenset(
+    {"sim-customers", "sim-agents", "dialer-stasis", "dialer-amd", "dialer-abandon"}
+)
 _CUSTOMER_EXTEN = re.compile(r"\+?[0-9].+")
 _AGENT_EXTEN = re.compile(r"[0-9].+")
 
@@ -435,6 +446,9 @@ class Engine:
         self.playbacks: dict[str, SimPlayback] = {}
         self.overrides: dict[str, Behaviour] = {}
         self.registered_apps: set[str] = set()
+        # The dialplan contexts the simulated PBX has (extensions.conf + the shipped
+        # asterisk_conf); a test removes one to play a PBX where it was not installed.
+        self.dialplan_contexts: set[str] = set(DIALPLAN_CONTEXTS)
         self.subscribe_all: set[str] = set()
         self._local_seq = itertools.count()
         self._uid_seq = itertools.count(1)
@@ -793,13 +807,17 @@ class Engine:
             talk_s = seconds(talk)
             if kind is Kind.MACHINE:
                 self._dp(c2, "Playback", "hello-world&vm-nobodyavail&vm-intro&beep")
+                c2.in_playback = True
                 yield 10.2
+                c2.in_playback = False
                 self._varset(c2, "PLAYBACKSTATUS", "SUCCESS")
                 self._dp(c2, "Wait", talk)
                 yield talk_s
             else:
                 self._dp(c2, "Playback", "hello-world")
+                c2.in_playback = True
                 yield SOUND_SECONDS["hello-world"]
+                c2.in_playback = False
                 self._varset(c2, "PLAYBACKSTATUS", "SUCCESS")
                 self._dp(c2, "PlayTones", "440/200,0/1800")
                 self._dp(c2, "Wait", talk)
@@ -827,6 +845,22 @@ class Engine:
             else:
                 self._dp(c2, "Congestion", "20")
                 self._busy(call, "CONGESTION", 34)
+            return
+        if kind is Kind.EARLY:
+            ring = sr if sr != "" else DEFAULT_RING[kind]
+            self._dp(c2, "Set", f"RING={ring}")
+            self._varset(c2, "RING", ring)
+            self._dp(c2, "Ringing", "")
+            self._ringing(call)
+            self._dp(c2, "Wait", ring)
+            yield seconds(ring)
+            self._dp(c2, "Answer", "")
+            self._answer(call)
+            # Answer() waits half a second for media: Hangup came 0.501 s after it
+            # (tests/ari/data/outcomes/scenario_outcome_early_events.jsonl).
+            yield 0.5
+            self._dp(c2, "Hangup", "16")
+            self._remote_hangup(call, 16)
             return
         if kind is Kind.NOANSWER:
             self._dp(c2, "Ringing", "")
@@ -875,13 +909,23 @@ class Engine:
         c1 = call.c1
         self._goto(c1, call.dp_context, call.dp_exten)
         if call.dp_context == "dialer-amd" and call.dp_exten == "s":
-            self._dp(c1, "NoOp", f"AMD on {c1.name}")
-            self._dp(c1, "AMD", "")
+            after_greeting = c1.variables.get("DIALER_AMD_AFTER_GREETING_MS")
+            if after_greeting is None:
+                # The reference dialplan's [dialer-amd].
+                self._dp(c1, "NoOp", f"AMD on {c1.name}")
+                self._dp(c1, "AMD", "")
+            else:
+                # asterisk_conf/extensions.conf's [dialer-amd], as the dialer drives it.
+                attempt = c1.variables.get("DIALER_ATTEMPT_ID", "")
+                self._dp(c1, "NoOp", f"AMD on {c1.name} attempt={attempt}")
+                self._dp(c1, "AMD", f",,{after_greeting}")
             if call.kind is Kind.MACHINE:
                 status, cause, took = "MACHINE", "LONGGREETING-1500-1500", 2.388
             else:
                 status, cause, took = "HUMAN", "HUMAN-800-800", 2.925
+            c1.in_amd = True
             yield took
+            c1.in_amd = False
             self._varset(c1, "AMDSTATUS", status)
             self._varset(c1, "AMDCAUSE", cause)
             self._dp(c1, "NoOp", f"AMDSTATUS={status} AMDCAUSE={cause}")
@@ -938,12 +982,13 @@ class Engine:
         self._varset(c, "STASISSTATUS", "")
         self._emit(c.apps, "StasisStart", {"args": list(args), "channel": c.json()})
 
-    def _leave_stasis(self, c: Chan) -> None:
+    def _leave_stasis(self, c: Chan, *, returning: bool = True) -> None:
         if c.stasis_app is None:
             return
         c.stasis_app = None
         self._chan_event(c, "StasisEnd")
-        self._varset(c, "STASISSTATUS", "SUCCESS")
+        if returning:
+            self._varset(c, "STASISSTATUS", "SUCCESS")
 
     def _busy(self, call: Call, status: str, c2_cause: int) -> None:
         c1, c2 = call.c1, call.c2
@@ -989,10 +1034,16 @@ class Engine:
     def _finish_c1(self, c1: Chan, cause: int) -> None:
         if c1.proc is not None:
             c1.proc.kill()
+        if c1.in_amd:
+            c1.in_amd = False
+            self._varset(c1, "AMDSTATUS", "HANGUP")
+            self._varset(c1, "AMDCAUSE", "")
         self._stop_playbacks(c1)
         if c1.bridge is not None:
             self._leave_bridge(c1.bridge, c1)
         self._leave_stasis(c1)
+        if c1.outer_stasis:
+            self._varset(c1, "STASISSTATUS", "SUCCESS")
         self._destroyed(c1, cause)
 
     def _on_timeout(self, call: Call) -> None:
@@ -1025,7 +1076,9 @@ class Engine:
             self._leave_bridge(c1.bridge, c1)
         was_in_stasis = c1.stasis_app is not None
         self._leave_stasis(c1)
-        if c1.via_dialplan or (not was_in_stasis and call.mode is Mode.DIALPLAN):
+        if c1.outer_stasis:
+            self._varset(c1, "STASISSTATUS", "SUCCESS")
+        elif c1.via_dialplan or (not was_in_stasis and call.mode is Mode.DIALPLAN):
             self._hangup_request(c1, SOFT_DIALPLAN_ENDED, soft=True)
         self._cancel_timer(call)
         if c2.alive:
@@ -1033,6 +1086,9 @@ class Engine:
                 c2.proc.kill()
             self._hangup_request(c2, 16)
             self._destroyed(c1, c1_cause)
+            if c2.in_playback:
+                c2.in_playback = False
+                self._varset(c2, "PLAYBACKSTATUS", "SUCCESS")
             self._hangup_request(c2, SOFT_DIALPLAN_ENDED, soft=True)
             self._destroyed(c2, 16)
         else:
@@ -1122,7 +1178,10 @@ class Engine:
     def continue_in_dialplan(self, channel_id: str, params: Mapping[str, str]) -> None:
         c = self._in_stasis(channel_id)
         call = c.call
-        self._leave_stasis(c)
+        # Leaving for the dialplan: StasisEnd only, STASISSTATUS is set when Stasis returns.
+        self._leave_stasis(c, returning=False)
+        if call is not None and call.mode is Mode.APP:
+            c.outer_stasis = True
         if call is None or c is not call.c1:
             self._destroyed(c, 16)
             return
@@ -1531,6 +1590,31 @@ class Engine:
             elif scheme not in ("endpoint", "deviceState"):
                 raise SimHttpError(400, f"Invalid event source URI scheme '{scheme}'")
         return self.app_json(app)
+
+    def device_state(self, name: str) -> str:
+        """``GET /deviceStates/Local/<exten>@<context>``: INVALID when the extension does
+        not exist (Asterisk's ``local_devicestate``), NOT_INUSE or INUSE otherwise."""
+        tech, _, resource = name.partition("/")
+        exten, _, context = resource.partition("@")
+        if tech.lower() != "local" or not context:
+            return "INVALID"
+        if not self._extension_exists(context, exten):
+            return "INVALID"
+        dialstring = f"{exten}@{context}"
+        busy = any(
+            c.alive and c.call is not None and c.half == 1 and c.call.dialstring() == dialstring
+            for c in self.channels.values()
+        )
+        return "INUSE" if busy else "NOT_INUSE"
+
+    def _extension_exists(self, context: str, exten: str) -> bool:
+        if context not in self.dialplan_contexts:
+            return False
+        if context == "sim-customers":
+            return _CUSTOMER_EXTEN.fullmatch(exten) is not None
+        if context in ("sim-agents", "dialer-stasis"):
+            return _AGENT_EXTEN.fullmatch(exten) is not None
+        return exten == "s"
 
     def asterisk_info(self) -> JsonDict:
         return {

@@ -151,6 +151,7 @@ ARI_ROUTES: tuple[AriRoute, ...] = (
     _r("DELETE", "/recordings/stored/{recordingName}", "delete_stored"),
     _r("GET", "/recordings/stored/{recordingName}/file", "stored_file"),
     _r("GET", "/sounds/{soundId}", "get_sound"),
+    _r("GET", "/deviceStates/{deviceName}", "get_device_state"),
     _r("GET", "/playbacks/{playbackId}", "get_playback"),
     _r("DELETE", "/playbacks/{playbackId}", "stop_playback"),
     _r("GET", "/applications", "list_applications"),
@@ -776,6 +777,10 @@ class SimPbx:
         if sound_id not in self.sounds:
             raise SimHttpError(404, "Sound not found")
         return 200, {"id": sound_id, "formats": [{"language": "en", "format": "wav"}]}
+
+    def _op_get_device_state(self, m: Mapping[str, str], p: dict[str, str], b: Any) -> _Result:
+        name = m["deviceName"]
+        return 200, {"name": name, "state": self.engine.device_state(name)}
 
     def _op_get_playback(self, m: Mapping[str, str], p: dict[str, str], b: Any) -> _Result:
         return 200, self.engine.get_playback(m["playbackId"])

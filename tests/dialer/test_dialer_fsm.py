@@ -165,7 +165,7 @@ def test_dial_phase_table(
 def test_start_originates_with_our_channel_id() -> None:
     state, cmds = run([(0, Start())])
     assert state.phase is Phase.DIALING
-    assert cmds == [Originate("dl-a1", PARAMS.endpoint, "5551000", 30, False)]
+    assert cmds == [Originate("dl-a1", PARAMS.endpoint, "5551000", 30)]
 
 
 def test_answer_connect_record_customer_hangs_up_first() -> None:
@@ -266,7 +266,7 @@ def test_after_amd_the_connect_limit_counts_from_the_end_of_the_greeting() -> No
     _, cmds = run([(0, Start()), (3, StasisStarted(("amd", "HUMAN", "HUMAN-800-800")))], params)
     assert StartTimer(Timer.CONNECT, 3 + 2.0 - 0.8) in cmds
     # without AMD the whole limit counts from the answer
-    _, cmds = run([(0, Start()), (3, StasisStarted(("customer", "camp")))], params)
+    _, cmds = run([(0, Start()), (3, StasisStarted(("customer", "camp")))], PARAMS)
     assert StartTimer(Timer.CONNECT, 3 + 2.0) in cmds
 
 
@@ -274,7 +274,7 @@ def test_originate_5xx_retries_same_channel_then_409_is_accepted() -> None:
     state, cmds = run([(0, Start()), (0.1, OriginateFailed(500, "Allocation failed"))])
     assert StartTimer(Timer.RETRY_ORIGINATE, 0.6) in cmds
     state, again = fsm.step(state, TimerFired(Timer.RETRY_ORIGINATE), 0.6)
-    assert again == (Originate("dl-a1", PARAMS.endpoint, "5551000", 30, False),)
+    assert again == (Originate("dl-a1", PARAMS.endpoint, "5551000", 30),)
     state, c409 = fsm.step(
         state, OriginateFailed(409, "Channel with given unique ID already exists"), 0.7
     )
@@ -382,3 +382,115 @@ def test_recording_started_after_the_end_is_stopped() -> None:
     assert StopRecording("rec-a1") in end
     state, late = fsm.step(state, RecordingStarted("rec-a1"), 3.1)
     assert late == ()  # already stopped at the end
+
+
+# ---------------------------------------------------------------- issue 13
+
+
+def test_originate_without_answer_is_resolved_by_asking_never_resent() -> None:
+    state, cmds = run([(0, Start()), (10, OriginateFailed(0, "timeout"))])
+    assert fsm.ResolveOriginate("dl-a1") in cmds
+    assert len(of(cmds, Originate)) == 1 and not of(cmds, StartTimer)
+    # Asterisk has it: the call goes on as if the answer had come.
+    found, _ = fsm.step(state, fsm.OriginateFound(), 10.1)
+    assert found.originate_accepted and found.phase is Phase.DIALING
+    # Asterisk does not have it: wait for its events; none came -> counted as no answer.
+    state, cmds2 = fsm.step(state, fsm.OriginateNotFound("404"), 10.1)
+    assert StartTimer(Timer.RESOLVE_ORIGINATE, 10.1 + PARAMS.originate_resolve_grace) in cmds2
+    state, cmds3 = fsm.step(state, TimerFired(Timer.RESOLVE_ORIGINATE), 15.1)
+    assert finished(list(cmds3)).outcome is DialOutcome.NO_ANSWER
+    assert not of(list(cmds3), Originate)
+
+
+def test_lost_originate_whose_events_come_is_classified_by_them() -> None:
+    _state, cmds = run(
+        [
+            (0, Start()),
+            (10, OriginateFailed(0, "timeout")),
+            (10.1, fsm.OriginateNotFound("404")),
+            (10.2, DialSeen("")),
+            (10.2, DialSeen("BUSY")),
+            (10.2, ChannelGone(0)),
+            (15.1, TimerFired(Timer.RESOLVE_ORIGINATE)),
+        ]
+    )
+    assert finished(cmds).outcome is DialOutcome.BUSY
+    assert len(of(cmds, Originate)) == 1
+
+
+def test_amd_runs_after_the_answer_into_the_app() -> None:
+    params = replace(PARAMS, amd=True, amd_after_greeting=0.8)
+    state, cmds = run(
+        [(0, Start()), (2, DialSeen("ANSWER")), (2, StasisStarted(("customer",)))], params
+    )
+    assert state.phase is Phase.DETECTING and fsm.RunAmd("dl-a1") in cmds
+    assert not of(cmds, RequestAgent)
+    state, cmds = fsm.step(state, StasisStarted(("amd", "MACHINE", "LONGGREETING")), 4.4)
+    assert state.outcome is DialOutcome.MACHINE and Hangup("dl-a1", "answering machine") in cmds
+    # a person: the agent is requested, the limit shortened by the after-greeting silence
+    state, _ = run([(0, Start()), (2, StasisStarted(("customer",)))], params)
+    state, cmds = fsm.step(state, StasisStarted(("amd", "HUMAN", "HUMAN-800-800")), 5)
+    assert RequestAgent() in cmds and StartTimer(Timer.CONNECT, 5 + 1.2) in cmds
+    assert state.answered_at == 2
+
+
+def test_amd_gone_during_detection_is_answered_not_abandoned() -> None:
+    params = replace(PARAMS, amd=True)
+    _state, cmds = run(
+        [(0, Start()), (2, StasisStarted(("customer",))), (3, ChannelGone(16))], params
+    )
+    f = finished(cmds)
+    assert f.outcome is DialOutcome.ANSWERED and not f.abandoned and not f.connected
+    assert not dial_ended(cmds).answered
+
+
+def test_amd_that_cannot_start_treats_the_call_as_a_person() -> None:
+    params = replace(PARAMS, amd=True)
+    _, cmds = run(
+        [(0, Start()), (2, StasisStarted(("customer",))), (2.1, fsm.AmdFailed("409"))], params
+    )
+    assert RequestAgent() in cmds
+
+
+def test_connect_limit_ends_at_the_bridge_entry_late_connect_is_an_abandon() -> None:
+    _state, cmds = run(
+        [
+            *ANSWER,
+            (2.6, AgentAssigned("201", "agent-201")),
+            (4.5, TimerFired(Timer.CONNECT)),  # addChannel still in flight at the limit
+            (6.0, Bridged("agent-201")),
+            (20, ChannelGone(16)),
+        ]
+    )
+    d = dial_ended(cmds)
+    assert d.answered and d.abandoned
+    f = finished(cmds)
+    assert f.connected and f.abandoned
+    measured = of(cmds, fsm.Connected)
+    assert measured == [fsm.Connected(6.0 - 2.5, 6.0 - 2.6, True)]
+
+
+def test_bridge_entry_into_another_bridge_is_not_the_connect() -> None:
+    state, _ = run(
+        [*ANSWER, (2.6, AgentAssigned("201", "agent-201")), (2.7, Bridged("rec-bridge"))]
+    )
+    assert state.phase is Phase.CONNECTING
+    state, cmds = fsm.step(state, Bridged("agent-201"), 2.8)
+    assert state.phase is Phase.CONNECTED
+    assert of(list(cmds), fsm.Connected) == [fsm.Connected(2.8 - 2.5, 2.8 - 2.6, False)]
+
+
+def test_bridge_entry_past_the_limit_before_its_timer_fired_is_still_an_abandon() -> None:
+    # A busy event loop: the CONNECT timer has not run yet when the entry is seen at 4.6 s.
+    _, cmds = run(
+        [
+            *ANSWER,
+            (2.6, AgentAssigned("201", "agent-201")),
+            (4.6, Bridged("agent-201")),
+            (20, ChannelGone(16)),
+        ]
+    )
+    assert dial_ended(cmds).abandoned
+    f = finished(cmds)
+    assert f.connected and f.abandoned
+    assert of(cmds, fsm.Connected) == [fsm.Connected(4.6 - 2.5, 4.6 - 2.6, True)]

@@ -23,7 +23,7 @@ from compliance.policy import parse_policy
 from dialer.app import DialerStack, _start_agi, running
 from dialer.config import AgiSettings, Settings, load_settings
 from dialer.ports import ShiftedClock
-from dialer.runner import Runner, RunnerConfig
+from dialer.runner import RunnerConfig
 from simulation.agents import SimulatedAgents
 from simulation.demo import business_hours_start, demo_stack, seed_campaign
 from simulation.demo_data import DEMO_POLICY, campaign_spec, numbers_ending
@@ -129,24 +129,6 @@ async def test_abandoned_calls_go_to_the_dialplan_with_the_optout_variables(
         "AGI(agi://${DIALER_AGI}/optout,${DIALER_NUMBER},${DIALER_ATTEMPT_ID},${DIALER_CAMPAIGN})"
         in lines
     )
-
-
-def test_runner_refuses_a_dialplan_abandon_without_a_dialplan_capable_control() -> None:
-    class PlayOnly:
-        pass
-
-    with pytest.raises(ValueError, match="abandon_context"):
-        Runner(
-            control=PlayOnly(),  # type: ignore[arg-type]
-            gate=None,  # type: ignore[arg-type]
-            ledger=None,  # type: ignore[arg-type]
-            leads=None,  # type: ignore[arg-type]
-            dnc=None,  # type: ignore[arg-type]
-            attempts=None,  # type: ignore[arg-type]
-            clock=None,  # type: ignore[arg-type]
-            directory=None,  # type: ignore[arg-type]
-            config=RunnerConfig(abandon_context="dialer-abandon"),
-        )
 
 
 def test_settings_default_to_the_dialplan_abandon_and_read_the_desk_config(

@@ -1,6 +1,7 @@
 """The abandon path never goes silent: every site prompt in ``[dialer-abandon]`` has a
-stock fall-back, and ``dialer serve`` warns at start-up when the abandon message is
-not installed on Asterisk (checked over ARI, ``GET /sounds/{soundId}``).
+stock fall-back, and ``dialer serve`` checks at start-up over ARI that the contexts and
+prompts it relies on exist (``dialer.pbx_checks``): a missing site prompt is a warning, a
+missing context or fall-back an error that stops the start with the fix.
 """
 
 from __future__ import annotations
@@ -11,9 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from dialer.app import ABANDON_FALLBACK, ABANDON_PROMPT, check_abandon_prompt, open_stack
+from dialer.app import StartupError, open_stack
 from dialer.ari.client import AriClient
 from dialer.config import AriSettings, DatabaseSettings, DialerSection, Settings
+from dialer.pbx_checks import (
+    ABANDON_FALLBACK,
+    ABANDON_PROMPT,
+    ABANDON_PROMPTS,
+    PbxNeeds,
+    Severity,
+    check_pbx,
+)
 from simulation.simpbx.server import STOCK_SOUNDS, running_simpbx
 
 pytestmark = pytest.mark.timeout(60)
@@ -133,52 +142,79 @@ def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.levelno == logging.WARNING and r.name == "dialer.app"
+        if r.levelno == logging.WARNING and r.name == "dialer.pbx_checks"
     ]
 
 
-async def test_missing_abandon_prompt_is_a_warning_naming_file_and_fallback(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+ABANDON = PbxNeeds(amd_context=None, abandon_context="dialer-abandon", abandon_media="")
+
+
+async def test_missing_abandon_prompt_is_a_warning_naming_file_and_fallback() -> None:
     async with running_simpbx() as sim:
         client = AriClient(sim.base_url, "dialer", "dialer-secret", app="dialer")
         try:
-            with caplog.at_level(logging.WARNING, logger="dialer.app"):
-                assert await check_abandon_prompt(client, "dialer-abandon") is False
-            [message] = warnings_of(caplog)
+            found = await check_pbx(client, ABANDON)
+            assert [f.severity for f in found] == [Severity.WARNING] * 4
+            message = str(found[0])
             assert ABANDON_PROMPT in message and ABANDON_FALLBACK in message
             assert "asterisk_conf/README.md" in message
-            assert [(r.method, r.path, r.status) for r in sim.requests] == [
-                ("GET", "/sounds/dialer/abandon-message", 404)
+            assert ("GET", "/deviceStates/Local/s@dialer-abandon", 200) in [
+                (r.method, r.path, r.status) for r in sim.requests
             ]
-            caplog.clear()
-            sim.sounds.add(ABANDON_PROMPT)
-            with caplog.at_level(logging.WARNING, logger="dialer.app"):
-                assert await check_abandon_prompt(client, "dialer-abandon") is True
-                # No dialplan abandon: nothing to check, no request.
-                assert await check_abandon_prompt(client, "") is True
-            assert warnings_of(caplog) == []
-            assert len(sim.requests) == 2
+            for prompt in ABANDON_PROMPTS:
+                sim.sounds.add(prompt)
+            assert await check_pbx(client, ABANDON) == []
         finally:
             await client.close()
 
 
-async def test_ari_down_during_the_check_is_a_warning_not_a_refusal(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+async def test_missing_abandon_context_is_an_error_with_the_fix_not_a_false_warning() -> None:
     async with running_simpbx() as sim:
-        sim.fail_next("GET", "/sounds/*", 500)
+        sim.engine.dialplan_contexts.discard("dialer-abandon")
+        sim.sounds.add(ABANDON_PROMPT)
         client = AriClient(sim.base_url, "dialer", "dialer-secret", app="dialer")
         try:
-            with caplog.at_level(logging.WARNING, logger="dialer.app"):
-                assert await check_abandon_prompt(client, "dialer-abandon") is False
+            [finding] = await check_pbx(client, ABANDON)
         finally:
             await client.close()
-    [message] = warnings_of(caplog)
-    assert "cannot check" in message and ABANDON_FALLBACK in message
+    assert finding.severity is Severity.ERROR
+    assert "[dialer-abandon]" in finding.problem and "silence" in finding.problem
+    assert "extensions.conf" in finding.fix and 'abandon_context = ""' in finding.fix
+    # Nothing claims that a message would play.
+    assert "plays" not in str(finding)
 
 
-async def test_the_stack_checks_the_prompt_at_startup_and_still_starts(
+async def test_missing_amd_context_and_fallback_prompts_are_errors() -> None:
+    async with running_simpbx() as sim:
+        sim.engine.dialplan_contexts.discard("dialer-amd")
+        sim.sounds.discard("vm-press")
+        client = AriClient(sim.base_url, "dialer", "dialer-secret", app="dialer")
+        try:
+            found = await check_pbx(
+                client,
+                PbxNeeds(amd_context="dialer-amd", abandon_context="", abandon_media="sound:x"),
+            )
+            assert [f.severity for f in found] == [Severity.ERROR, Severity.ERROR]
+            assert "[dialer-amd]" in found[0].problem and "dialer.amd = false" in found[0].fix
+            assert "'sound:x'" in found[1].problem
+            [optout] = [f for f in await check_pbx(client, ABANDON) if f.severity is Severity.ERROR]
+            assert "dialer/press-9-optout" in optout.problem and "'vm-press'" in optout.problem
+        finally:
+            await client.close()
+
+
+async def test_ari_down_during_the_check_is_a_warning_not_a_refusal() -> None:
+    async with running_simpbx() as sim:
+        sim.fail_next("GET", "/deviceStates/*", 500)
+        client = AriClient(sim.base_url, "dialer", "dialer-secret", app="dialer")
+        try:
+            [finding] = await check_pbx(client, ABANDON)
+        finally:
+            await client.close()
+    assert finding.severity is Severity.WARNING and "cannot check" in finding.problem
+
+
+async def test_the_stack_checks_the_pbx_at_startup(
     sqlite_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with running_simpbx() as sim:
@@ -187,10 +223,14 @@ async def test_the_stack_checks_the_prompt_at_startup_and_still_starts(
             database=DatabaseSettings(url=sqlite_url),
             dialer=DialerSection(abandon_context="dialer-abandon"),
         )
-        with caplog.at_level(logging.WARNING, logger="dialer.app"):
+        with caplog.at_level(logging.WARNING, logger="dialer.pbx_checks"):
             stack = await open_stack(settings, with_recordings=False)
         try:
             assert stack.runner.config.abandon_context == "dialer-abandon"
             assert any(ABANDON_PROMPT in m for m in warnings_of(caplog))
         finally:
             await stack.close()
+        # Without the context it refuses to start, naming the context and the fix.
+        sim.engine.dialplan_contexts.discard("dialer-abandon")
+        with pytest.raises(StartupError, match=r"\[dialer-abandon\].*fix: load"):
+            await open_stack(settings, with_recordings=False)

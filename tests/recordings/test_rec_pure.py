@@ -196,7 +196,9 @@ async def test_ingest_of_a_real_recording_finished_event(env: Env) -> None:
         agent="201",
     )
     rec = await env.service.ingest_finished(finished["recording"], meta, spool_dir=env.spool)
-    assert (rec.name, rec.format, rec.duration_ms) == ("rec-answered", "wav", 6000)
+    # The event says 6 (whole seconds); the file holds 6.02 s, and the file is indexed.
+    assert finished["recording"]["duration"] == 6
+    assert (rec.name, rec.format, rec.duration_ms) == ("rec-answered", "wav", 6020)
     assert rec.size == wav.stat().st_size
     again = await env.service.ingest_finished(
         finished["recording"], meta, source=SpoolSource(env.spool)
@@ -225,3 +227,17 @@ def test_pure_modules_do_no_io(module: str) -> None:
             imported.add(node.module.split(".")[0])
     assert not imported & FORBIDDEN
     assert "dialer" not in imported
+
+
+async def test_indexed_duration_is_the_files_not_aris_whole_seconds(env: Env) -> None:
+    # RecordingFinished says 1 (whole seconds, rounded down) for a 1.7 s file.
+    data = wav_bytes(1.7, 1000)
+    (env.spool / "rec-src2.wav").write_bytes(data)
+    meta = AttemptMeta(
+        number=NUMBER,
+        started_at=datetime(2026, 3, 2, tzinfo=UTC),
+        attempt_id="src2",
+        duration_s=1.0,
+    )
+    rec = await env.service.ingest_from_source("rec-src2", meta, SpoolSource(env.spool))
+    assert rec.duration_ms == 1700

@@ -1,4 +1,5 @@
-"""AMD through the dialplan (``dialer-amd``): machines are hung up, people reach an agent."""
+"""AMD through the dialplan (``dialer-amd``) after an answer into the app: machines are hung
+up, people reach an agent."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ async def test_amd_machines_hung_up_people_connected(scenario_factory: Any) -> N
             by_digit.setdefault(a.number[-1], set()).add((a.outcome, a.connected))
         assert by_digit["6"] == {("machine", False)}
         assert by_digit["1"] == {("answered", True)}
-        # The originate went into the dialplan context, then the app subscribed to it.
+        # Every originate went into the app (subscribed before any event); each answered
+        # call was then continued into [dialer-amd].
         amd = [
             r
             for r in scn.sim.requests
@@ -25,13 +27,15 @@ async def test_amd_machines_hung_up_people_connected(scenario_factory: Any) -> N
             and r.path == "/channels"
             and r.query.get("channelId", "").startswith("dl-")
         ]
-        assert amd and all(r.query.get("context") == "dialer-amd" for r in amd)
+        assert amd and all(r.query.get("app") == "dialer" for r in amd)
+        assert not any("context" in r.query for r in amd)
         # [dialer-amd] gives AMD() the after-greeting silence the runner takes off its limit
         assert all(r.body["variables"]["DIALER_AMD_AFTER_GREETING_MS"] == "800" for r in amd), amd[
             0
         ].body
-        subs = [r for r in scn.sim.requests if r.path.endswith("/subscription")]
-        assert len(subs) == len(amd)
+        continued = [r for r in scn.sim.requests if r.path.endswith("/continue")]
+        assert len(continued) == len(amd) == 12
+        assert all(r.query.get("context") == "dialer-amd" for r in continued)
         funnel = await scn.stack.attempts.funnel("scn")
         assert funnel.machines == 6 and funnel.answered == 6
         assert scn.sim.state()["channels"] == []
