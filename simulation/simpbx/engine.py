@@ -847,13 +847,7 @@ class Engine:
                 self._busy(call, "CONGESTION", 34)
             return
         if kind is Kind.EARLY:
-            ring = sr if sr != "" else DEFAULT_RING[kind]
-            self._dp(c2, "Set", f"RING={ring}")
-            self._varset(c2, "RING", ring)
-            self._dp(c2, "Ringing", "")
-            self._ringing(call)
-            self._dp(c2, "Wait", ring)
-            yield seconds(ring)
+            yield self._set_ring_and_ring(call, kind, sr)
             self._dp(c2, "Answer", "")
             self._answer(call)
             # Answer() waits half a second for media: Hangup came 0.501 s after it
@@ -871,19 +865,24 @@ class Engine:
             self._remote_hangup(call, 19)
             return
         if kind is Kind.REJECT:
-            ring = sr if sr != "" else DEFAULT_RING[kind]
-            self._dp(c2, "Set", f"RING={ring}")
-            self._varset(c2, "RING", ring)
-            self._dp(c2, "Ringing", "")
-            self._ringing(call)
-            self._dp(c2, "Wait", ring)
-            yield seconds(ring)
+            yield self._set_ring_and_ring(call, kind, sr)
             self._dp(c2, "Hangup", "21")
             self._remote_hangup(call, 21)
             return
         # Kind.UNALLOCATED
         self._dp(c2, "Hangup", "1")
         self._remote_hangup(call, 1)
+
+    def _set_ring_and_ring(self, call: Call, kind: Kind, sr: str) -> float:
+        """``Set(RING=...)``, ``Ringing()``, ``Wait(${RING})``: the seconds to wait."""
+        c2 = call.c2
+        ring = sr if sr != "" else DEFAULT_RING[kind]
+        self._dp(c2, "Set", f"RING={ring}")
+        self._varset(c2, "RING", ring)
+        self._dp(c2, "Ringing", "")
+        self._ringing(call)
+        self._dp(c2, "Wait", ring)
+        return seconds(ring)
 
     def _agent(self, call: Call) -> Steps:
         """``[sim-agents]``: answers at once, stays up AGENT_TALK seconds (default 3600)."""
