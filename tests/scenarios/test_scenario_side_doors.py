@@ -89,7 +89,6 @@ async def test_the_call_control_port_refuses_every_originate_its_leg_does_not_al
                 "ring_timeout": 5,
                 "app_args": ("customer", "scn", "a1"),
                 "variables": {},
-                "amd": False,
             }
             kwargs.update(over)
             await control.originate(leg=leg, **kwargs)
