@@ -221,12 +221,18 @@ class FailRule:
     status: int
     message: str
     remaining: int
+    channel_prefix: str = ""  # only requests whose channelId starts so (originates)
 
-    def matches(self, method: str, path: str) -> bool:
-        return (self.method in ("*", method)) and fnmatch.fnmatchcase(path, self.path)
+    def matches(self, method: str, path: str, channel_id: str = "") -> bool:
+        return (
+            (self.method in ("*", method))
+            and fnmatch.fnmatchcase(path, self.path)
+            and channel_id.startswith(self.channel_prefix)
+        )
 
 
 WRITE_HIGH_WATER = 4 * 1024 * 1024
+LOST_REPLY = 0  # a FailRule status: carry the request out, never answer it
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -431,6 +437,17 @@ class SimPbx:
             FailRule(method.upper(), path, status, message or f"Injected failure {status}", count)
         )
 
+    def lose_next_reply(
+        self, method: str, path: str, *, count: int = 1, channel_prefix: str = ""
+    ) -> None:
+        """The next ``count`` matching requests (with a ``channelId`` starting with
+        ``channel_prefix``) are carried out but their reply is lost: the connection is
+        reset instead (a PBX too busy to answer before the client's timeout). The request
+        is in the journal with the status it would have had."""
+        self._fail_rules.append(
+            FailRule(method.upper(), path, LOST_REPLY, "reply lost", count, channel_prefix)
+        )
+
     async def drop_websockets(self, mode: str = "close") -> int:
         """Drop every events socket: ``close`` (close frame), ``abort`` (TCP reset) or
         ``stall`` (stop reading and writing: no pongs, so only a heartbeat notices)."""
@@ -541,9 +558,9 @@ class SimPbx:
     def _error_reply(self, exc: SimHttpError) -> web.Response:
         return self._json_reply(exc.status, {exc.key: exc.message}, reason=exc.reason)
 
-    def _take_failure(self, method: str, path: str) -> FailRule | None:
+    def _take_failure(self, method: str, path: str, channel_id: str = "") -> FailRule | None:
         for rule in self._fail_rules:
-            if rule.matches(method, path):
+            if rule.matches(method, path, channel_id):
                 rule.remaining -= 1
                 if rule.remaining <= 0:
                     self._fail_rules.remove(rule)
@@ -566,7 +583,9 @@ class SimPbx:
                     401, {"message": "Authentication required"}, headers=AUTH_HEADERS
                 )
                 return self._finish(request, path, body, denied)
-            rule = self._take_failure(request.method, path)
+            rule = self._take_failure(request.method, path, request.query.get("channelId", ""))
+            if rule is not None and rule.status == LOST_REPLY:
+                return await self._lose_reply(request, path, body, op, route)
             if rule is not None:
                 injected = self._json_reply(rule.status, {"message": rule.message})
                 return self._finish(request, path, body, injected)
@@ -592,6 +611,23 @@ class SimPbx:
                 self._release_pending()
 
         return handle
+
+    async def _lose_reply(
+        self,
+        request: web.Request,
+        path: str,
+        body: Any,
+        op: Callable[[Mapping[str, str], dict[str, str], Any], _Result],
+        route: AriRoute,
+    ) -> web.StreamResponse:
+        try:
+            status, _ = op(request.match_info, self._params(request, route, body), body)
+        except SimHttpError as exc:
+            status = exc.status
+        self._journal(request, path, body, status)
+        if request.transport is not None:
+            request.transport.abort()
+        raise ConnectionResetError("simpbx: reply lost on purpose")
 
     async def _race(
         self,

@@ -138,3 +138,25 @@ async def test_outcome_table(kind: str, amd: bool, tmp_path: Path) -> None:
             ]
             assert len(customers) == len(set(customers)) == len(TABLE)
             assert pbx_.sim.state()["channels"] == []
+
+
+async def test_an_originate_whose_reply_is_lost_is_never_sent_again(tmp_path: Path) -> None:
+    """At most one call per attempt: Asterisk placed the calls but their HTTP replies were
+    lost; the dialer asks (GET /channels/{id}) and follows the events, never re-sends."""
+    async with pbx("simpbx", tmp_path) as pbx_:
+        assert pbx_.sim is not None
+        pbx_.sim.lose_next_reply("POST", "/channels", count=50, channel_prefix="dl-")
+        got = await run_table(pbx_, tmp_path, amd=False)
+        want = {b: [row[1]] for b, row in TABLE.items()}
+        assert got == want
+        posts = [
+            r.query.get("channelId", "")
+            for r in pbx_.sim.requests
+            if r.method == "POST" and r.path == "/channels"
+        ]
+        customers = [c for c in posts if c.startswith("dl-")]
+        assert len(customers) == len(set(customers)) == len(TABLE)
+        asked = [
+            r for r in pbx_.sim.requests if r.method == "GET" and r.path.startswith("/channels/dl-")
+        ]
+        assert len(asked) == len(TABLE)
