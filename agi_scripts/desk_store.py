@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agi_scripts.desk_rules import Grant
 from compliance.database import UtcDateTime, make_engine
+from migrations import ensure_current
 
 metadata = MetaData()
 
@@ -118,8 +119,9 @@ class DeskStore:
         return store
 
     async def create_schema(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+        """The tables are the migrations': a new empty database is brought to the head, an
+        older one refused (``migrations.ensure_current``)."""
+        await ensure_current(self.engine)
 
     async def close(self) -> None:
         if self._own:

@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from compliance.database import UtcDateTime, is_sqlite, make_engine, sqlite_begin_immediate
+from migrations import ensure_current
 
 metadata = MetaData()
 
@@ -200,7 +201,8 @@ def reader(engine: AsyncEngine) -> AsyncEngine:
 async def open_engine(
     url: str, *, schema: str | None = None, create: bool = True, **kwargs: Any
 ) -> AsyncEngine:
-    """Build the engine every compliance store shares; create missing tables when asked.
+    """Build the engine every compliance store shares; a new empty database is brought to
+    the schema's head when ``create``, an older one refused (``migrations.ensure_current``).
 
     SQLite: the parent directory of the file is created, every transaction is
     ``BEGIN IMMEDIATE``. PostgreSQL: ``schema`` becomes the search path.
@@ -211,12 +213,13 @@ async def open_engine(
         sqlite_begin_immediate(engine, READ_ONLY_OPTION)
     else:
         engine = make_engine(url, schema=schema, **kwargs)
-    if create:
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-            # create_all adds indexes only with a new table: a database made before
-            # this index existed gets it here.
-            await conn.run_sync(ix_decisions_attempt.create, checkfirst=True)
+    # The schema is the migrations' (``dialer db upgrade``): refuse an older database,
+    # bring a brand-new one to the head when ``create``.
+    try:
+        await ensure_current(engine, create_empty=create)
+    except Exception:
+        await engine.dispose()
+        raise
     return engine
 
 

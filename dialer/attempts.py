@@ -37,6 +37,7 @@ from compliance.database import UtcDateTime
 from dialer.attempt_model import UNFINISHED as UNFINISHED
 from dialer.attempt_model import AttemptRecord as AttemptRecord
 from dialer.attempt_model import Stage as Stage
+from migrations import ensure_current
 
 metadata = MetaData()
 
@@ -123,8 +124,9 @@ class AttemptLog:
         self._engine = engine
 
     async def create_schema(self) -> None:
-        async with self._engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+        """The table is the migrations': a new empty database is brought to the head, an
+        older one refused (``migrations.ensure_current``)."""
+        await ensure_current(self._engine)
 
     async def insert(self, rec: AttemptRecord) -> None:
         values = {k: getattr(rec, k) for k in _FIELDS}

@@ -23,12 +23,14 @@ from compliance.console import EXIT_NO as EXIT_NO
 from compliance.console import EXIT_OK as EXIT_OK
 from compliance.console import EXIT_UNAVAILABLE as EXIT_UNAVAILABLE
 from compliance.console import UserError as UserError
+from migrations import SchemaNotCurrent
 
 COMMAND_MODULES: tuple[str, ...] = (
     "compliance.cli",
     "recordings.cli",
     "identity.cli",
     "casework.cli",
+    "migrations.cli",
     "agi_scripts.cli",
     "dialer.commands",
     "simulation.cli",
@@ -67,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"dialer {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except SchemaNotCurrent as exc:
+        # a database older than the code: every command and process refuses it alike
+        print(f"dialer {args.command}: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except KeyboardInterrupt:
         return 130
     return int(code)

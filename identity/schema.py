@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from compliance.database import UtcDateTime, is_sqlite, make_engine, sqlite_begin_immediate
+from migrations import ensure_current
 
 # SQLite autoincrements only an INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -103,6 +104,6 @@ def open_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
 
 
 async def create_tables(engine: AsyncEngine) -> None:
-    """Create the missing identity tables."""
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
+    """The tables are the migrations' (``0002``): a new empty database is brought to the
+    head, an older one refused (``migrations.ensure_current``)."""
+    await ensure_current(engine)

@@ -40,7 +40,6 @@ from identity.model import (
 from identity.names import BadIdentityName, check_agent_id, check_user_name, is_agent_id
 from identity.passwords import PasswordHasher, WeakPassword, check_password
 from identity.schema import (
-    create_tables,
     open_engine,
     reader,
     sessions,
@@ -55,6 +54,7 @@ from identity.sessions import (
     new_session_id,
     session_digest,
 )
+from migrations import ensure_current
 
 TOKEN_BYTES = 32
 MAX_LABEL = 64
@@ -150,10 +150,14 @@ class IdentityStore:
         clock: Clock | None = None,
         create: bool = True,
     ) -> IdentityStore:
-        """Connect (creating missing tables when ``create``); ``aclose`` releases it."""
+        """Connect; a new empty database is brought to the schema's head when ``create``, an
+        older one refused (``migrations.ensure_current``). ``aclose`` releases it."""
         engine = open_engine(url, schema=schema)
-        if create:
-            await create_tables(engine)
+        try:
+            await ensure_current(engine, create_empty=create)
+        except Exception:
+            await engine.dispose()
+            raise
         return cls(engine, audit=audit, clock=clock)
 
     async def aclose(self) -> None:

@@ -30,7 +30,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    select,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -41,6 +40,7 @@ from compliance.database import (
     make_engine,
     sqlite_begin_immediate,
 )
+from migrations import ensure_current
 
 DB_URL_ENV = "DIALER_DB_URL"
 DB_SCHEMA_ENV = "DIALER_DB_SCHEMA"
@@ -168,71 +168,14 @@ def _ensure_dir(path: str) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
 
 
-# The audit tables are append-only by the database's own guards, whoever writes to them:
-# an entry is refused unless it follows the last one (so INSERT OR REPLACE and UPSERT of an
-# existing seq fail before any row is touched), UPDATE, DELETE and (PostgreSQL) TRUNCATE are
-# refused, and the head row can only ever move to the log's last entry: it cannot be deleted,
-# rolled back or pointed elsewhere. Someone able to drop the guards is still caught by the
-# hash chain and, for a rewritten tail, by the signed anchors kept outside the database.
-_LAST_SEQ = "(SELECT coalesce(max(seq), 0) FROM access_audit)"
-_LAST_HASH = f"coalesce((SELECT hash FROM access_audit WHERE seq = {_LAST_SEQ}), '{'0' * 64}')"
-_SQLITE_GUARDS = (
-    "CREATE TRIGGER IF NOT EXISTS access_audit_advance_head AFTER INSERT ON access_audit "
-    "BEGIN UPDATE access_audit_head SET seq = NEW.seq, hash = NEW.hash WHERE id = 1; END",
-    "CREATE TRIGGER IF NOT EXISTS access_audit_no_update BEFORE UPDATE ON access_audit "
-    "BEGIN SELECT RAISE(ABORT, 'access_audit is append-only'); END",
-    "CREATE TRIGGER IF NOT EXISTS access_audit_no_delete BEFORE DELETE ON access_audit "
-    "BEGIN SELECT RAISE(ABORT, 'access_audit is append-only'); END",
-    "CREATE TRIGGER IF NOT EXISTS access_audit_insert_follows BEFORE INSERT ON access_audit "
-    f"WHEN NEW.seq IS NOT {_LAST_SEQ} + 1 OR NEW.prev_hash IS NOT {_LAST_HASH} "
-    "BEGIN SELECT RAISE(ABORT, 'access_audit is append-only: an entry must follow the last "
-    "one'); END",
-    "CREATE TRIGGER IF NOT EXISTS access_audit_head_no_delete BEFORE DELETE ON access_audit_head "
-    "BEGIN SELECT RAISE(ABORT, 'access_audit_head cannot be deleted'); END",
-    "CREATE TRIGGER IF NOT EXISTS access_audit_head_follows BEFORE UPDATE ON access_audit_head "
-    f"WHEN NEW.id IS NOT 1 OR NEW.seq IS NOT {_LAST_SEQ} OR NEW.hash IS NOT {_LAST_HASH} "
-    "BEGIN SELECT RAISE(ABORT, 'access_audit_head only follows the log'); END",
-    "CREATE TRIGGER IF NOT EXISTS access_audit_head_insert_once BEFORE INSERT ON access_audit_head "
-    "WHEN (SELECT count(*) FROM access_audit_head) > 0 OR NEW.id IS NOT 1 "
-    f"OR NEW.seq IS NOT {_LAST_SEQ} OR NEW.hash IS NOT {_LAST_HASH} "
-    "BEGIN SELECT RAISE(ABORT, 'access_audit_head only follows the log'); END",
-)
-_PG_GUARDS = (
-    "CREATE OR REPLACE FUNCTION access_audit_advance_head() RETURNS trigger LANGUAGE plpgsql AS "
-    "$$ BEGIN UPDATE access_audit_head SET seq = NEW.seq, hash = NEW.hash WHERE id = 1; "
-    "RETURN NULL; END $$",
-    "CREATE OR REPLACE TRIGGER access_audit_advance_head AFTER INSERT ON access_audit "
-    "FOR EACH ROW EXECUTE FUNCTION access_audit_advance_head()",
-    "CREATE OR REPLACE FUNCTION access_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-    "$$ BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$",
-    "CREATE OR REPLACE TRIGGER access_audit_append_only BEFORE UPDATE OR DELETE ON access_audit "
-    "FOR EACH ROW EXECUTE FUNCTION access_audit_append_only()",
-    "CREATE OR REPLACE TRIGGER access_audit_no_truncate BEFORE TRUNCATE ON access_audit "
-    "FOR EACH STATEMENT EXECUTE FUNCTION access_audit_append_only()",
-    "CREATE OR REPLACE FUNCTION access_audit_insert_follows() RETURNS trigger LANGUAGE plpgsql AS "
-    f"$$ BEGIN IF NEW.seq IS DISTINCT FROM {_LAST_SEQ} + 1 "
-    f"OR NEW.prev_hash IS DISTINCT FROM {_LAST_HASH} THEN "
-    "RAISE EXCEPTION 'access_audit is append-only: an entry must follow the last one'; "
-    "END IF; RETURN NEW; END $$",
-    "CREATE OR REPLACE TRIGGER access_audit_insert_follows BEFORE INSERT ON access_audit "
-    "FOR EACH ROW EXECUTE FUNCTION access_audit_insert_follows()",
-    "CREATE OR REPLACE FUNCTION access_audit_head_follows() RETURNS trigger LANGUAGE plpgsql AS "
-    "$$ BEGIN IF TG_OP = 'INSERT' AND EXISTS (SELECT 1 FROM access_audit_head) THEN "
-    "RAISE EXCEPTION 'access_audit_head only follows the log'; END IF; "
-    f"IF NEW.id IS DISTINCT FROM 1 OR NEW.seq IS DISTINCT FROM {_LAST_SEQ} "
-    f"OR NEW.hash IS DISTINCT FROM {_LAST_HASH} THEN "
-    "RAISE EXCEPTION 'access_audit_head only follows the log'; END IF; RETURN NEW; END $$",
-    "CREATE OR REPLACE TRIGGER access_audit_head_follows BEFORE INSERT OR UPDATE "
-    "ON access_audit_head FOR EACH ROW EXECUTE FUNCTION access_audit_head_follows()",
-    "CREATE OR REPLACE TRIGGER access_audit_head_no_delete BEFORE DELETE ON access_audit_head "
-    "FOR EACH ROW EXECUTE FUNCTION access_audit_append_only()",
-    "CREATE OR REPLACE TRIGGER access_audit_head_no_truncate BEFORE TRUNCATE "
-    "ON access_audit_head FOR EACH STATEMENT EXECUTE FUNCTION access_audit_append_only()",
-)
+# The audit tables are append-only by the database's own guards (triggers), and the head
+# row follows the log: both are made by the migrations (``migrations/versions``: 0001, and
+# 0003 for the complete guards). A schema change here is a new revision there.
 
 
 async def open_engine(url: str, *, schema: str | None = None, create: bool = True) -> AsyncEngine:
-    """The engine of the recordings stores; missing tables are created when ``create``."""
+    """The engine of the recordings stores; a new empty database is brought to the schema's
+    head when ``create``, an older one refused (``migrations.ensure_current``)."""
     if is_sqlite(url):
         _, _, path = url.partition(":///")
         path = path.split("?", 1)[0]
@@ -242,15 +185,9 @@ async def open_engine(url: str, *, schema: str | None = None, create: bool = Tru
         sqlite_begin_immediate(engine, READ_ONLY_OPTION)
     else:
         engine = make_engine(url, schema=schema)
-    if create:
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-            for statement in _SQLITE_GUARDS if is_sqlite(url) else _PG_GUARDS:
-                await conn.exec_driver_sql(statement)
-            # The head row is created with the log, never again: a head deleted behind the
-            # guards' back stays missing, and ``dialer audit verify`` says so.
-            head = await conn.execute(audit_head.select().where(audit_head.c.id == 1))
-            empty = (await conn.execute(select(audit_log.c.seq).limit(1))).first() is None
-            if head.first() is None and empty:
-                await conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS_HASH))
+    try:
+        await ensure_current(engine, create_empty=create)
+    except Exception:
+        await engine.dispose()
+        raise
     return engine

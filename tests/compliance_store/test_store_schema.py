@@ -2,7 +2,8 @@
 
 The one ``UtcDateTime`` column type (aware in, aware UTC out, naive refused) on SQLite
 (naive UTC text underneath) and PostgreSQL (timestamptz), used by every SQL table of
-the project; the decisions' attempt-id index, also added to an older database.
+the project. (The decisions' attempt-id index added to an older database:
+tests/migrations.)
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text
 from sqlalchemy.exc import StatementError
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import TypeEngine
 
 from compliance.database import UtcDateTime, make_engine
@@ -71,10 +71,17 @@ def test_every_table_uses_the_shared_type() -> None:
     from agi_scripts import desk_store
     from compliance import tables
     from dialer import attempts
+    from identity import schema as identity_schema
     from recordings import schema
 
     seen = 0
-    for md in (tables.metadata, desk_store.metadata, attempts.metadata, schema.metadata):
+    for md in (
+        tables.metadata,
+        desk_store.metadata,
+        attempts.metadata,
+        schema.metadata,
+        identity_schema.metadata,
+    ):
         for table in md.tables.values():
             for col in table.columns:
                 if _python_type(col.type) is datetime:
@@ -89,32 +96,3 @@ def _python_type(t: TypeEngine[object]) -> type | None:
         return t.python_type
     except NotImplementedError:
         return None
-
-
-async def test_decisions_attempt_index_is_added_to_an_older_database(
-    sql_target: tuple[str, str | None],
-) -> None:
-    from sqlalchemy import inspect
-
-    from compliance.tables import open_engine
-
-    url, schema = sql_target
-
-    async def index_names(engine: AsyncEngine) -> set[str]:
-        async with engine.connect() as conn:
-            found = await conn.run_sync(lambda c: inspect(c).get_indexes("compliance_decisions"))
-        return {str(ix["name"]) for ix in found}
-
-    engine = await open_engine(url, schema=schema)
-    try:
-        assert "ix_compliance_decisions_attempt" in await index_names(engine)
-        async with engine.begin() as conn:
-            await conn.execute(text("DROP INDEX ix_compliance_decisions_attempt"))
-        assert "ix_compliance_decisions_attempt" not in await index_names(engine)
-    finally:
-        await engine.dispose()
-    engine = await open_engine(url, schema=schema)
-    try:
-        assert "ix_compliance_decisions_attempt" in await index_names(engine)
-    finally:
-        await engine.dispose()
