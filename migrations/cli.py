@@ -70,8 +70,9 @@ async def cmd_current(args: argparse.Namespace) -> int:
 
 
 async def cmd_revision(args: argparse.Namespace) -> int:
+    after = head()
     path = new_revision(args.message)
-    print(f"new revision after {head()}: {path}")
+    print(f"new revision after {after}: {path}")
     return EXIT_OK
 
 
