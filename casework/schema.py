@@ -4,7 +4,7 @@ They sit beside the recordings tables (``rec_complaints`` stays the complaint's
 record: number, channel, text, judgement, reply, status; the steps of a case add to
 it). ``case_steps`` is the case's history, one row per step taken; ``case_cases``
 holds where each case stands and when its next step is due (the overdue list reads
-it through an index). Created by :func:`ensure_tables` after the recordings tables.
+it through an index). Made by the migrations (revision 0004).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from compliance.database import UtcDateTime
+from migrations import ensure_current
 from recordings.schema import BigId, complaints, recordings
 
 metadata = MetaData()
@@ -163,6 +164,6 @@ qa_disputes = Table(
 
 
 async def ensure_tables(engine: AsyncEngine) -> None:
-    """Create the missing casework tables (the recordings tables must exist)."""
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
+    """The tables are the migrations' (revision 0004): a new empty database is brought to
+    the head, an older one refused (``migrations.ensure_current``)."""
+    await ensure_current(engine)

@@ -492,6 +492,7 @@ async def test_revision_0001_is_the_previous_release(db: tuple[str, str | None])
 
 def code_metadata() -> MetaData:
     from agi_scripts import desk_store
+    from casework import schema as casework_schema
     from compliance import tables
     from dialer import attempts as attempt_log
     from identity import schema as identity_schema
@@ -504,6 +505,7 @@ def code_metadata() -> MetaData:
         identity_schema.metadata,
         desk_store.metadata,
         attempt_log.metadata,
+        casework_schema.metadata,
     ):
         for table in md.tables.values():
             table.to_metadata(joined)
