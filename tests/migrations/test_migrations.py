@@ -495,6 +495,7 @@ def code_metadata() -> MetaData:
     from casework import schema as casework_schema
     from compliance import tables
     from dialer import attempts as attempt_log
+    from dialer import desk_records
     from identity import schema as identity_schema
     from recordings import schema as recordings_schema
 
@@ -506,6 +507,7 @@ def code_metadata() -> MetaData:
         desk_store.metadata,
         attempt_log.metadata,
         casework_schema.metadata,
+        desk_records.metadata,
     ):
         for table in md.tables.values():
             table.to_metadata(joined)
