@@ -363,7 +363,9 @@ async def cmd_leads_import(args: argparse.Namespace) -> int:
     policy = policy_of(args)
     stores = await _open(args, policy)
     try:
-        report = await stores.leads.import_csv(args.file, args.campaign, tz=policy.tz)
+        report = await stores.leads.import_csv(
+            args.file, args.campaign, tz=policy.tz, list_name=args.list_name
+        )
     finally:
         await stores.close()
     data = {**_asdict(report), "duplicates_merged": report.duplicates_merged}
@@ -775,6 +777,12 @@ def register(subparsers: Any) -> None:
     )
     li2.add_argument("file")
     li2.add_argument("--campaign", required=True)
+    li2.add_argument(
+        "--list",
+        dest="list_name",
+        metavar="NAME",
+        help="the list these leads came with, for reports by list (default: the file's stem)",
+    )
     ll = _leaf(lsub, "list", cmd_leads_list, "show a campaign's leads (masked)", "leads list")
     ll.add_argument("--campaign", required=True)
     ll.add_argument("--status", choices=[s.value for s in LeadStatus])

@@ -51,6 +51,7 @@ from compliance.ledger import utcnow
 from compliance.lists import ImportFailed, ImportProblem, csv_rows, read_csv_text
 from compliance.numbers import InvalidNumber, NumberKind, NumberPlan, mask
 from compliance.tables import campaigns as campaigns_table
+from compliance.tables import lead_lists as lead_lists_table
 from compliance.tables import leads as leads_table
 from compliance.tables import reader
 
@@ -527,6 +528,19 @@ async def _committed_entries(
 _UNSET: Any = object()
 
 
+async def _set_list(
+    conn: AsyncConnection, campaign: str, keys: Sequence[str], list_name: str
+) -> None:
+    t = lead_lists_table
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
+        await conn.execute(t.delete().where((t.c.campaign == campaign) & t.c.number_key.in_(chunk)))
+        await conn.execute(
+            t.insert(),
+            [{"campaign": campaign, "number_key": k, "list_name": list_name} for k in chunk],
+        )
+
+
 class LeadStore:
     """Leads in SQL (table ``leads``), shared engine of ``compliance.tables``."""
 
@@ -578,15 +592,31 @@ class LeadStore:
         return self._plan
 
     async def import_csv(
-        self, path: str | Path, campaign: str, *, tz: tzinfo, now: datetime | None = None
+        self,
+        path: str | Path,
+        campaign: str,
+        *,
+        tz: tzinfo,
+        now: datetime | None = None,
+        list_name: str | None = None,
     ) -> LeadImportReport:
         text, name = read_csv_text(path)
-        return await self.import_text(text, name, campaign, tz=tz, now=now)
+        return await self.import_text(
+            text, name, campaign, tz=tz, now=now, list_name=list_name or Path(path).stem
+        )
 
     async def import_text(
-        self, text: str, source: str, campaign: str, *, tz: tzinfo, now: datetime | None = None
+        self,
+        text: str,
+        source: str,
+        campaign: str,
+        *,
+        tz: tzinfo,
+        now: datetime | None = None,
+        list_name: str | None = None,
     ) -> LeadImportReport:
-        """Import CSV text into ``campaign`` (``UnknownCampaign`` if it does not exist)."""
+        """Import CSV text into ``campaign`` (``UnknownCampaign`` if it does not exist);
+        ``list_name`` names the list the leads came with (reports break figures down by it)."""
         when = now or utcnow()
         rows, count, folded = parse_lead_rows(text, source, tz, self._plan, self._kinds)
         keys = [row.key for row in rows]
@@ -605,6 +635,8 @@ class LeadStore:
                     # before the commit: until finish() the gate reads these leads from SQL
                     token = await self._mirror.begin(campaign, keys)
                 created, merged_existing = await self._write_rows(conn, campaign, rows, when)
+                if list_name:
+                    await _set_list(conn, campaign, keys, list_name)
                 if token is not None:
                     committed = await _committed_entries(conn, campaign, keys)
         finally:

@@ -180,6 +180,17 @@ deployment_settings = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
+#: The list (名单) a lead came in with: the import's name (``leads import --list``, default the
+#: file's stem). A table of its own rather than a column of ``leads``, so a database made
+#: before it gains it through ``create_all``; the last import that carried a lead wins.
+lead_lists = Table(
+    "lead_lists",
+    metadata,
+    Column("campaign", String(128), primary_key=True),
+    Column("number_key", String(32), primary_key=True),
+    Column("list_name", String(128), nullable=False),
+)
+
 
 #: Execution option marking an engine (``reader``) whose transactions only read.
 READ_ONLY_OPTION = "compliance_read_only"

@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "migrations.cli",
     "agi_scripts.cli",
     "dialer.commands",
+    "reports.cli",
     "simulation.cli",
 )
 
