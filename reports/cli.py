@@ -206,3 +206,145 @@ def register(subparsers: Any) -> None:
         help="KPI anomalies of the --to day against earlier weeks, with likely causes",
     )
     p.set_defaults(handler=cmd_report)
+    register_staffing(subparsers)
+
+
+# --- dialer staffing ------------------------------------------------------------------------
+
+#: Occupancy the predictive pacer reached in the project's pacing benchmark (README), by
+#: team size: the planner's default when no measured occupancy is given.
+BENCH_OCCUPANCY = ((10, 0.64), (40, 0.77), (10**9, 0.82))
+
+
+def default_occupancy(agents: int) -> float:
+    return next(occ for size, occ in BENCH_OCCUPANCY if agents <= size)
+
+
+def cmd_staffing_inbound(args: argparse.Namespace) -> int:
+    """Erlang C: agents for a forecast inbound volume, handle time and service level."""
+    from reports.staffing import inbound_agents
+
+    try:
+        plan = inbound_agents(
+            args.calls,
+            args.period * 60,
+            args.handle,
+            service_level_target=args.service_level / 100,
+            target_seconds=args.within,
+            max_occupancy=args.max_occupancy / 100,
+            shrinkage=args.shrinkage / 100,
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    if args.json:
+        from dataclasses import asdict
+
+        print(json.dumps(asdict(plan), indent=2))
+        return EXIT_OK
+    print(
+        f"{args.calls:g} calls per {args.period:g} min, {args.handle:g} s each = "
+        f"{plan.traffic:.2f} Erlangs\n"
+        f"座席 agents needed: {plan.agents} (schedule {plan.scheduled} with "
+        f"{args.shrinkage:g}% shrinkage)\n"
+        f"服务水平 service level: {100 * plan.service_level:.1f}% answered within "
+        f"{args.within:g} s (target {args.service_level:g}%)\n"
+        f"平均应答时间 ASA: {plan.average_speed_of_answer:.1f} s; wait probability "
+        f"{100 * plan.wait_probability:.1f}%; occupancy {100 * plan.occupancy:.1f}%"
+    )
+    return EXIT_OK
+
+
+async def cmd_staffing_outbound(args: argparse.Namespace) -> int:
+    """Outbound what-if from the campaign's measured figures: agents for a date, days for a
+    team, or what a team achieves by a date."""
+    from datetime import timedelta
+
+    from compliance.cli import db_url, policy_of
+    from compliance.tables import open_engine
+    from dialer.attempts import AttemptLog
+    from reports.staffing import ListWork, Measured, achieved_by, agents_for_date, days_for_team
+    from reports.store import ReportQuery, ReportStore
+
+    policy = policy_of(args)
+    today = datetime.now(policy.tz).date()
+    engine = await open_engine(db_url(args))
+    try:
+        await AttemptLog(engine).create_schema()
+        store = ReportStore(engine, policy.tz)
+        await store.create_schema()
+        await store.refresh()
+        rows = await store.report(
+            ReportQuery(
+                today - timedelta(days=args.measure_days), today, Grouping.TOTAL, args.campaign
+            )
+        )
+    finally:
+        await engine.dispose()
+    if not rows or rows[0].counts.dialled == 0 or rows[0].counts.bridged == 0:
+        raise UserError(
+            f"campaign {args.campaign}: no connected calls in the last {args.measure_days} days "
+            "to measure from"
+        )
+    c = rows[0].counts
+    agents_hint = args.agents or 10
+    try:
+        measured = Measured(
+            connect_rate=c.bridged / c.dialled,
+            talk_seconds=(c.talk_seconds / c.bridged) + args.wrap,
+            occupancy=(args.occupancy / 100) if args.occupancy else default_occupancy(agents_hint),
+            effective_rate=c.effective / c.bridged,
+            success_rate=c.orders / c.effective if c.effective else 0.0,
+        )
+        work = ListWork(leads=args.leads, tries=args.tries, hours_per_day=args.hours_per_day)
+        if args.by and args.agents:
+            plan = achieved_by(measured, work, args.agents, today, args.by)
+        elif args.by:
+            plan = agents_for_date(measured, work, today, args.by)
+        elif args.agents:
+            plan = days_for_team(measured, work, args.agents, start=today)
+        else:
+            raise UserError("give --agents (days needed), --by (agents needed) or both")
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    print(
+        f"measured over {args.measure_days} days: connect rate "
+        f"{100 * measured.connect_rate:.1f}%, handle {measured.talk_seconds:.0f} s, occupancy "
+        f"{100 * measured.occupancy:.0f}%, effective {100 * measured.effective_rate:.1f}%, "
+        f"success {100 * measured.success_rate:.1f}%"
+    )
+    finish = f", last calling day {plan.finish}" if plan.finish else ""
+    print(
+        f"{plan.agents} agents, {plan.calling_days} calling days{finish}: "
+        f"{plan.leads_worked:,.0f} of {args.leads:,} leads worked, {plan.dials:,.0f} dials, "
+        f"{plan.connects:,.0f} connects, {plan.effective:,.0f} effective, "
+        f"{plan.orders:,.0f} orders ({plan.agent_hours:,.1f} agent-hours)"
+    )
+    return EXIT_OK
+
+
+def register_staffing(subparsers: Any) -> None:
+    p = subparsers.add_parser("staffing", help="Erlang C for inbound; outbound list what-ifs")
+    sub = p.add_subparsers(dest="staffing_command", metavar="KIND", required=True)
+    inbound = sub.add_parser("inbound", help=cmd_staffing_inbound.__doc__)
+    inbound.add_argument("--calls", type=float, required=True, help="forecast calls per period")
+    inbound.add_argument("--period", type=float, default=30, help="minutes (default 30)")
+    inbound.add_argument("--handle", type=float, required=True, help="mean handle time, seconds")
+    inbound.add_argument("--service-level", type=float, default=80, help="percent (default 80)")
+    inbound.add_argument("--within", type=float, default=20, help="seconds (default 20)")
+    inbound.add_argument("--max-occupancy", type=float, default=100, help="percent")
+    inbound.add_argument("--shrinkage", type=float, default=0, help="percent")
+    inbound.add_argument("--json", action="store_true")
+    inbound.set_defaults(handler=cmd_staffing_inbound)
+    out = sub.add_parser("outbound", help=cmd_staffing_outbound.__doc__)
+    out.add_argument("--db", metavar="URL")
+    out.add_argument("--policy", metavar="FILE")
+    out.add_argument("--campaign", required=True)
+    out.add_argument("--leads", type=int, required=True, help="leads left to work")
+    out.add_argument("--tries", type=int, default=2, help="tries per lead (caps: 2 a month)")
+    out.add_argument("--agents", type=int, help="the team: how many days it needs")
+    out.add_argument("--by", type=_date, help="the date: agents needed (with --agents: achieved)")
+    out.add_argument("--hours-per-day", type=float, default=9.0)
+    out.add_argument("--wrap", type=float, default=15.0, help="wrap-up seconds per call")
+    out.add_argument("--occupancy", type=float, help="percent (default: the pacing benchmark's)")
+    out.add_argument("--measure-days", type=int, default=14)
+    out.set_defaults(handler=cmd_staffing_outbound)

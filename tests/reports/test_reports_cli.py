@@ -127,3 +127,35 @@ def test_text_table_and_charts_pure() -> None:
     ET.fromstring(trend("t", [], []))
     ET.fromstring(trend("t <&>", ["a"], [0.5], percent=True, target=0.03))
     ET.fromstring(funnel("f", [("a", 0), ("b", 0)]))
+
+
+async def test_staffing_commands(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        await asyncio.to_thread(_run, "staffing", "inbound", "--calls", "100", "--handle", "180")
+        == 0
+    )
+    assert "座席 agents needed: 14" in capsys.readouterr().out
+    await _seed(sqlite_url)
+    args = [
+        "staffing",
+        "outbound",
+        "--db",
+        sqlite_url,
+        "--campaign",
+        "春季贷款",
+        "--measure-days",
+        "400",
+        "--leads",
+        "1000",
+        "--tries",
+        "1",
+        "--occupancy",
+        "50",
+    ]
+    assert await asyncio.to_thread(_run, *args, "--agents", "2") == 0
+    out = capsys.readouterr().out
+    # 15 of 30 dials connected, handle 0 s talk + 15 s wrap, 50 %: 120 connects/agent-hour;
+    # 1,000 leads x 50 % = 500 connects = 4.2 agent-hours: one day for two agents
+    assert "connect rate 50.0%" in out and "2 agents, 1 calling days" in out
+    assert "500 connects" in out
+    assert await asyncio.to_thread(_run, *args) == 2
