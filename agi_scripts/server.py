@@ -93,6 +93,9 @@ class AgiServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._running = 0
         self.stats: dict[str, int] = {}
+        #: sessions by (route, outcome); "" for no environment, "unknown" for a script
+        #: that is not a route (the label set stays closed whatever peers send)
+        self.route_stats: dict[tuple[str, str], int] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -193,6 +196,11 @@ class AgiServer:
             raise
         finally:
             self._count(outcome)
+            route = "" if env is None else env.script
+            if route and self.routes.get(route) is None:
+                route = "unknown"
+            key = (route, outcome)
+            self.route_stats[key] = self.route_stats.get(key, 0) + 1
             await self._close(writer)
             self._log(env, outcome, started)
 

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from aiohttp import web
 
@@ -45,6 +45,15 @@ from dialer.config import Settings
 from dialer.desk_records import DeskRecords
 from dialer.http_api import RECORDINGS_PREFIX, make_api_app
 from dialer.logmasking import MaskingAccessLogger
+from dialer.metrics import (
+    DialerMetrics,
+    LiveSource,
+    MeteredAttempts,
+    MeteredControl,
+    MeteredGate,
+    live_lines,
+    mount_metrics,
+)
 from dialer.pbx_checks import PbxNeeds, check_pbx, report
 from dialer.ports import CallControl, Clock, SystemClock
 from dialer.runner import InboundPolicy, Runner, RunnerConfig
@@ -112,6 +121,7 @@ class DialerStack:
     directory: AgentDirectory | None = None
     # Pause codes, pauses, questionnaire answers, personal callbacks (the agents' desk).
     desk: DeskRecords | None = None
+    metrics: DialerMetrics = field(default_factory=DialerMetrics)
 
     async def load_campaign(self, name: str) -> None:
         campaign = await self.stores.campaigns.get(name)
@@ -172,7 +182,8 @@ async def open_stack(
                 f"cannot open the database {settings.database.url!r}: {exc}"
             ) from exc
         opened.push_async_callback(stores.close)
-        attempts = AttemptLog(stores.engine)
+        metrics = DialerMetrics()
+        attempts = MeteredAttempts(stores.engine, metrics)
         await attempts.create_schema()
         desk = DeskRecords(stores.engine)
         await desk.create_schema((clock or SystemClock()).wall())
@@ -199,12 +210,15 @@ async def open_stack(
         directory = AgentDirectory(stores.engine)
         run_config = config or runner_config(settings)
         runner = Runner(
-            control=control
-            or AriCallControl(
-                client, directory=directory, customer_endpoint=run_config.customer_endpoint
+            control=MeteredControl(
+                control
+                or AriCallControl(
+                    client, directory=directory, customer_endpoint=run_config.customer_endpoint
+                ),
+                metrics,
             ),
             directory=directory,
-            gate=GateAdapter(stores.gate),
+            gate=MeteredGate(GateAdapter(stores.gate), metrics),
             ledger=LedgerAdapter(stores.ledger),
             leads=LeadAdapter(stores.leads, claimer=settings.dialer.claimer),
             dnc=DncAdapter(stores.lists),
@@ -217,6 +231,7 @@ async def open_stack(
         events.on_any(runner.handle_event)
         # Everything opened: from here on DialerStack.close() owns it.
         opened.pop_all()
+    metrics.watch(LiveSource(lambda: live_lines(runner)))
     return DialerStack(
         settings,
         client,
@@ -229,6 +244,7 @@ async def open_stack(
         recordings=service,
         directory=directory,
         desk=desk,
+        metrics=metrics,
     )
 
 
@@ -287,6 +303,7 @@ def http_app(stack: DialerStack) -> web.Application:
     app's own guard.
     """
     app = make_api_app(stack, token=stack.settings.http.token, users=stack.identity)
+    mount_metrics(app, stack.metrics)
     if stack.recordings is not None:
         app.add_subapp(RECORDINGS_PREFIX, make_recordings_app(stack.recordings, stack.identity))
     if stack.settings.web.enabled:
@@ -309,6 +326,8 @@ def web_context(stack: DialerStack) -> WebContext:
 async def serve(settings: Settings) -> int:
     """``dialer serve``: ARI app + HTTP API + FastAGI + recordings, until SIGTERM/SIGINT."""
     stack = await open_stack(settings)
+    error_counter = stack.metrics.log_handler()
+    logging.getLogger().addHandler(error_counter)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -327,6 +346,7 @@ async def serve(settings: Settings) -> int:
             )
         if settings.agi.enabled:
             agi = await _start_agi(settings, stack)
+            stack.metrics.watch_agi(agi.server.route_stats)
         site_runner = web.AppRunner(app, access_log_class=MaskingAccessLogger)
         await site_runner.setup()
         site = web.TCPSite(site_runner, settings.http.host, settings.http.port)
@@ -346,6 +366,7 @@ async def serve(settings: Settings) -> int:
             await stop.wait()
             logger.info("dialer: stopping (no new calls; draining live calls)")
     finally:
+        logging.getLogger().removeHandler(error_counter)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         if site_runner is not None:
