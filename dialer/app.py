@@ -65,6 +65,7 @@ from recordings.config import RecordingsConfig
 from recordings.http import make_recordings_app
 from recordings.pii import NumberKeyError, NumberKeys
 from recordings.service import RecordingsService
+from reports.store import ReportStore, keep_rollup
 from web.app import install_web
 from web.context import WebContext
 from web.hub import Hub
@@ -329,6 +330,8 @@ async def serve(settings: Settings) -> int:
     error_counter = stack.metrics.log_handler()
     logging.getLogger().addHandler(error_counter)
     stop = asyncio.Event()
+    rollup = ReportStore(stack.stores.engine, stack.policy.tz)
+    rollup_task: asyncio.Task[None] | None = None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -362,10 +365,15 @@ async def serve(settings: Settings) -> int:
             settings.http.port,
             settings.ari.app,
         )
+        await rollup.create_schema()
+        rollup_task = asyncio.create_task(keep_rollup(rollup, stop), name="report-rollup")
         async with running(stack):
             await stop.wait()
             logger.info("dialer: stopping (no new calls; draining live calls)")
     finally:
+        stop.set()
+        if rollup_task is not None:
+            await rollup_task
         logging.getLogger().removeHandler(error_counter)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

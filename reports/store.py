@@ -26,6 +26,9 @@ recordings tables complaints count as 0.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -45,6 +48,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from compliance.database import UtcDateTime
@@ -57,6 +61,8 @@ from reports.model import (
     ReportRow,
     counts_of,
 )
+
+logger = logging.getLogger(__name__)
 
 metadata = MetaData()
 
@@ -489,3 +495,18 @@ class ReportStore:
 def _timed(sql: str, *names: str) -> Any:
     """``text(sql)`` whose named parameters are instants (bound as ``UtcDateTime``)."""
     return text(sql).bindparams(*(bindparam(n, type_=UtcDateTime()) for n in names))
+
+
+async def keep_rollup(store: ReportStore, stop: asyncio.Event, every: float = 30.0) -> None:
+    """Refresh the rollup every ``every`` seconds until ``stop`` is set (``dialer serve``).
+
+    A refresh that fails (database restarting) is logged and tried again at the next
+    tick: the rollup is recomputed from the attempt log, so nothing is lost meanwhile."""
+    while not stop.is_set():
+        try:
+            await store.refresh()
+        except (OperationalError, DBAPIError, OSError) as exc:
+            logger.warning("report rollup refresh failed, retrying in %.0f s: %s", every, exc)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(every):
+                await stop.wait()

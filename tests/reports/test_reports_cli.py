@@ -159,3 +159,25 @@ async def test_staffing_commands(sqlite_url: str, capsys: pytest.CaptureFixture[
     assert "connect rate 50.0%" in out and "2 agents, 1 calling days" in out
     assert "500 connects" in out
     assert await asyncio.to_thread(_run, *args) == 2
+
+
+async def test_keep_rollup_follows_new_calls_and_stops(sqlite_url: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    from reports.store import ReportQuery, ReportStore, keep_rollup
+
+    await _seed(sqlite_url)
+    engine = await open_engine(sqlite_url)
+    store = ReportStore(engine, ZoneInfo("Asia/Shanghai"))
+    await store.create_schema()
+    stop = asyncio.Event()
+    task = asyncio.create_task(keep_rollup(store, stop, every=0.05))
+    q = ReportQuery(TIMES[0].date(), TIMES[2].date() + timedelta(days=1), Grouping.TOTAL)
+    try:
+        async with asyncio.timeout(10):
+            while not (rows := await store.report(q)) or rows[0].counts.dialled != 30:
+                await asyncio.sleep(0.05)  # noqa: ASYNC110 - polling the store as a reader does
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        await engine.dispose()
