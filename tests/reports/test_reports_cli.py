@@ -175,8 +175,9 @@ async def test_keep_rollup_follows_new_calls_and_stops(sqlite_url: str) -> None:
     q = ReportQuery(TIMES[0].date(), TIMES[2].date() + timedelta(days=1), Grouping.TOTAL)
     try:
         async with asyncio.timeout(10):
-            while not (rows := await store.report(q)) or rows[0].counts.dialled != 30:
-                await asyncio.sleep(0.05)  # noqa: ASYNC110 - polling the store as a reader does
+            # polling the store, as a reader of the reports does
+            while not (rows := await store.report(q)) or rows[0].counts.dialled != 30:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)
