@@ -39,6 +39,11 @@ PURE_MODULES = (
     "casework.cases",
     "casework.quality",
     "casework.settings",
+    "reports.model",
+    "reports.anomaly",
+    "reports.charts",
+    "reports.export",
+    "reports.staffing",
 )
 FORBIDDEN = ("asyncio", "aiohttp", "redis", "sqlalchemy", "panoramisk", "asyncpg", "aiosqlite")
 

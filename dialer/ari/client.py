@@ -296,6 +296,27 @@ class AriClient:
             params["lang"] = lang
         return Playback.from_json(await self._json("POST", f"/channels/{channel_id}/play", params))
 
+    async def snoop(
+        self,
+        channel_id: str,
+        *,
+        app: str,
+        spy: str = "none",
+        whisper: str = "none",
+        app_args: Sequence[str] = (),
+        snoop_id: str | None = None,
+    ) -> Channel:
+        """``POST /channels/{id}/snoop[/{snoopId}]``: a Snoop/ channel hearing (``spy``) and
+        speaking into (``whisper``) the channel's ``in``, ``out`` or ``both`` directions; it
+        enters ``app`` (StasisStart) and ends with the channel it snoops on."""
+        params: Params = {"app": app, "spy": spy, "whisper": whisper}
+        if app_args:
+            params["appArgs"] = ",".join(app_args)
+        path = f"/channels/{channel_id}/snoop"
+        if snoop_id is not None:
+            path += f"/{snoop_id}"
+        return Channel.from_json(await self._json("POST", path, params))
+
     async def get_variable(self, channel_id: str, variable: str) -> str:
         data = await self._json("GET", f"/channels/{channel_id}/variable", {"variable": variable})
         return str(data.get("value", ""))

@@ -255,6 +255,7 @@ class Chan:
     playback: SimPlayback | None = None
     playback_queue: deque[SimPlayback] = field(default_factory=deque)
     alive: bool = True
+    snoop_of: str | None = None  # a Snoop/ channel: the channel it listens to
 
     def json(self) -> JsonDict:
         return {
@@ -384,6 +385,22 @@ class SimBridge:
         }
 
 
+#: The directions ``spy`` and ``whisper`` of a snoop may take (api-docs allowableValues).
+SNOOP_DIRECTIONS = frozenset({"none", "both", "out", "in"})
+
+
+@dataclass(frozen=True, slots=True)
+class SnoopRecord:
+    """One snoop channel created (``Engine.snoops``): who listens to what, and how."""
+
+    snoop_id: str
+    target: str
+    spy: str
+    whisper: str
+    app: str
+    args: tuple[str, ...]
+
+
 @dataclass(eq=False, slots=True)
 class SimPlayback:
     id: str
@@ -440,6 +457,7 @@ class Engine:
         self.recordings_dir = recordings_dir
         self.asterisk_id = asterisk_id
         self.channels: dict[str, Chan] = {}
+        self.snoops: list[SnoopRecord] = []
         self.bridges: dict[str, SimBridge] = {}
         self.live: dict[str, SimRecording] = {}
         self.stored: dict[str, StoredRec] = {}
@@ -570,6 +588,8 @@ class Engine:
             c.pending_callerid = False
             self._caller_id_event(c)
         self.channels.pop(c.id, None)
+        for other in [o for o in self.channels.values() if o.snoop_of == c.id]:
+            self._destroyed(other, 16)  # a snoop ends with the channel it listens to
         call = c.call
         if call is not None and not call.c1.alive and not call.c2.alive and call.timer is not None:
             call.timer.cancel()
@@ -1196,6 +1216,36 @@ class Engine:
     def stop_moh(self, channel_id: str) -> None:
         c = self._in_stasis(channel_id)
         c.moh = None
+
+    def snoop(self, channel_id: str, params: Mapping[str, str], snoop_id: str | None) -> JsonDict:
+        """POST /channels/{id}/snoop[/{snoopId}]: a ``Snoop/`` channel, already up, that
+        enters the given Stasis app; it ends when the channel it listens to ends. What it
+        spies on and whispers into is kept in ``snoops`` for the tests (the audio hooks
+        themselves are not simulated)."""
+        target = self._channel(channel_id)
+        app = params.get("app", "")
+        if not app:
+            raise SimHttpError(400, "Application name is required")
+        spy = params.get("spy") or "none"
+        whisper = params.get("whisper") or "none"
+        for name, value in (("spy", spy), ("whisper", whisper)):
+            if value not in SNOOP_DIRECTIONS:
+                raise SimHttpError(400, f"Invalid direction specified for {name}")
+        if spy == "none" and whisper == "none":
+            raise SimHttpError(400, "Direction must be specified for at least spy or whisper")
+        sid = snoop_id or self._uniqueid()
+        if sid in self.channels:
+            raise SimHttpError(409, "Channel with given unique ID already exists")
+        seq = next(self._local_seq)
+        c = Chan(
+            sid, f"Snoop/{target.id}-{seq:08x}", "Up", ("", ""), ("", ""), "default", "s", 1,
+            "", "", self._timestamp(), snoop_of=target.id,
+        )  # fmt: skip
+        self.channels[sid] = c
+        args = tuple(a for a in params.get("appArgs", "").split(",") if a)
+        self.snoops.append(SnoopRecord(sid, target.id, spy, whisper, app, args))
+        self._enter_stasis(c, app, args, via_dialplan=False, set_dialplan=True)
+        return c.json()
 
     def get_variable(self, channel_id: str, params: Mapping[str, str]) -> JsonDict:
         name = params.get("variable")

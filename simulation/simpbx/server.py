@@ -124,6 +124,25 @@ ARI_ROUTES: tuple[AriRoute, ...] = (
         "offsetms",
         "skipms",
     ),
+    _r(
+        "POST",
+        "/channels/{channelId}/snoop",
+        "snoop",
+        "spy",
+        "whisper",
+        "app",
+        "appArgs",
+        "snoopId",
+    ),
+    _r(
+        "POST",
+        "/channels/{channelId}/snoop/{snoopId}",
+        "snoop_with_id",
+        "spy",
+        "whisper",
+        "app",
+        "appArgs",
+    ),
     _r("GET", "/channels/{channelId}/variable", "get_variable", "variable"),
     _r("POST", "/channels/{channelId}/variable", "set_variable", "variable", "value"),
     _r("GET", "/bridges", "list_bridges"),
@@ -754,6 +773,12 @@ class SimPbx:
 
     def _op_play_with_id(self, m: Mapping[str, str], p: dict[str, str], b: Any) -> _Result:
         return 201, self.engine.play(m["channelId"], p, m["playbackId"])
+
+    def _op_snoop(self, m: Mapping[str, str], p: dict[str, str], b: Any) -> _Result:
+        return 200, self.engine.snoop(m["channelId"], p, p.get("snoopId") or None)
+
+    def _op_snoop_with_id(self, m: Mapping[str, str], p: dict[str, str], b: Any) -> _Result:
+        return 200, self.engine.snoop(m["channelId"], p, m["snoopId"])
 
     def _op_get_variable(self, m: Mapping[str, str], p: dict[str, str], b: Any) -> _Result:
         return 200, self.engine.get_variable(m["channelId"], p)
