@@ -54,6 +54,7 @@ from dialer.metrics import (
     live_lines,
     mount_metrics,
 )
+from dialer.monitor import AuditLogAuditor, FloorMonitor, RunnerLines, mount_monitor
 from dialer.pbx_checks import PbxNeeds, check_pbx, report
 from dialer.ports import CallControl, Clock, SystemClock
 from dialer.runner import InboundPolicy, Runner, RunnerConfig
@@ -123,6 +124,7 @@ class DialerStack:
     # Pause codes, pauses, questionnaire answers, personal callbacks (the agents' desk).
     desk: DeskRecords | None = None
     metrics: DialerMetrics = field(default_factory=DialerMetrics)
+    monitor: FloorMonitor | None = None
 
     async def load_campaign(self, name: str) -> None:
         campaign = await self.stores.campaigns.get(name)
@@ -230,6 +232,18 @@ async def open_stack(
         )
         events = AriEvents(client, apps=[settings.ari.app], reconcile=runner.reconcile)
         events.on_any(runner.handle_event)
+        monitor = None
+        if service is not None:
+            # listen-in only where its every use can be audited (the recordings' audit log)
+            monitor = FloorMonitor(
+                client,
+                RunnerLines(runner),
+                directory,
+                AuditLogAuditor(service.engine),
+                clock or SystemClock(),
+                app=settings.ari.app,
+            )
+            events.on_any(monitor.handle_event)
         # Everything opened: from here on DialerStack.close() owns it.
         opened.pop_all()
     metrics.watch(LiveSource(lambda: live_lines(runner)))
@@ -246,6 +260,7 @@ async def open_stack(
         directory=directory,
         desk=desk,
         metrics=metrics,
+        monitor=monitor,
     )
 
 
@@ -305,6 +320,8 @@ def http_app(stack: DialerStack) -> web.Application:
     """
     app = make_api_app(stack, token=stack.settings.http.token, users=stack.identity)
     mount_metrics(app, stack.metrics)
+    if stack.monitor is not None:
+        mount_monitor(app, stack.monitor)
     if stack.recordings is not None:
         app.add_subapp(RECORDINGS_PREFIX, make_recordings_app(stack.recordings, stack.identity))
     if stack.settings.web.enabled:

@@ -181,6 +181,8 @@ RECORDINGS_PREFIX = "/api/recordings/"
 STACK_KEY: web.AppKey[ApiBackend] = web.AppKey("dialer_stack")
 GUARD_KEY: web.AppKey[ApiGuard] = web.AppKey("dialer_guard", ApiGuard)
 ACCESS_KEY: web.AppKey[dict[str, Access]] = web.AppKey("dialer_access", dict)
+#: The caller of a guarded route, for handlers that must name who acted (audit).
+PRINCIPAL_KEY: web.RequestKey[Principal] = web.RequestKey("dialer_principal", Principal)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 logger = logging.getLogger(__name__)
@@ -236,6 +238,7 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _error(403, f"{user.role.value} {user.name!r} may not use {request.path}")
     if request.method != "GET":
         logger.info("api %s %s by %s (%s)", request.method, request.path, user.name, user.role)
+    request[PRINCIPAL_KEY] = user
     return await handler(request)
 
 

@@ -30,14 +30,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dialer.agent_pool import AgentStatus
 from dialer.ari.client import AriClient
 from dialer.ari.errors import AriError, AriNotFound
 from dialer.ari.events import AriEvent, ChannelDestroyed, StasisEnd, StasisStart
+from dialer.http_api import ACCESS_KEY, PRINCIPAL_KEY, Access
 from dialer.ports import Clock
 from dialer.runner import Runner
+from identity.model import Principal
 from recordings.audit import append_alone
 
 logger = logging.getLogger(__name__)
@@ -283,3 +286,82 @@ class AuditLogAuditor:
             reason=reason,
             detail=detail,
         )
+
+
+# --- HTTP ------------------------------------------------------------------------------------
+
+MONITOR_KEY: web.AppKey[FloorMonitor] = web.AppKey("floor_monitor", FloorMonitor)
+
+
+def _json_error(status: int, message: str, field: str = "") -> web.Response:
+    body = {"error": message, **({"field": field} if field else {})}
+    return web.json_response(body, status=status)
+
+
+def _session_json(s: MonitorSession) -> dict[str, str]:
+    return {
+        "id": s.id,
+        "supervisor": s.supervisor,
+        "agent": s.agent_id,
+        "mode": s.mode.value,
+        "phone": s.phone,
+        "reason": s.reason,
+        "started": s.started.isoformat(),
+    }
+
+
+async def _start(request: web.Request) -> web.Response:
+    """``POST /api/monitor {"agent", "mode": listen|whisper|barge, "phone", "reason"}``."""
+    user = request.get(PRINCIPAL_KEY)
+    if not isinstance(user, Principal):
+        return _json_error(403, "listening in needs a signed-in supervisor (the API is open)")
+    try:
+        data = await request.json()
+    except ValueError:
+        return _json_error(400, "body is not valid JSON")
+    if not isinstance(data, dict):
+        return _json_error(400, "body must be a JSON object")
+    for name in ("agent", "mode", "phone", "reason"):
+        if not isinstance(data.get(name), str) or not data[name].strip():
+            return _json_error(400, f"{name}: required (a non-empty string)", name)
+    try:
+        mode = MonitorMode(data["mode"])
+    except ValueError:
+        return _json_error(400, "mode: one of listen, whisper, barge", "mode")
+    monitor = request.app[MONITOR_KEY]
+    try:
+        result = await monitor.start(
+            supervisor=user.name,
+            role=user.role.value,
+            phone=data["phone"],
+            agent_id=data["agent"],
+            mode=mode,
+            reason=data["reason"],
+        )
+    except AriError as exc:
+        return _json_error(503, f"the PBX refused: {exc}")
+    if isinstance(result, MonitorRefusal):
+        return _json_error(409, result.value)
+    return web.json_response(_session_json(result), status=201)
+
+
+async def _list(request: web.Request) -> web.Response:
+    return web.json_response([_session_json(s) for s in request.app[MONITOR_KEY].sessions()])
+
+
+async def _stop(request: web.Request) -> web.Response:
+    if not await request.app[MONITOR_KEY].stop(request.match_info["session"]):
+        return _json_error(404, "no such monitoring session")
+    return web.json_response({"stopped": request.match_info["session"]})
+
+
+def mount_monitor(app: web.Application, monitor: FloorMonitor) -> None:
+    """The monitoring routes on the dialer API, for supervisors and admins."""
+    app[MONITOR_KEY] = monitor
+    for method, path, handler in (
+        ("POST", "/api/monitor", _start),
+        ("GET", "/api/monitor", _list),
+        ("DELETE", "/api/monitor/{session}", _stop),
+    ):
+        app.router.add_route(method, path, handler)
+        app[ACCESS_KEY][f"{method} {path}"] = Access.CONTROL

@@ -8,9 +8,11 @@ import asyncio
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from dialer.agent_pool import AgentStatus
 from dialer.app import running
+from dialer.http_api import make_api_app
 from dialer.monitor import (
     AuditLogAuditor,
     FloorMonitor,
@@ -18,6 +20,7 @@ from dialer.monitor import (
     MonitorRefusal,
     MonitorSession,
     RunnerLines,
+    mount_monitor,
 )
 from recordings.audit import entries
 from recordings.schema import open_engine
@@ -101,6 +104,38 @@ async def test_monitor_a_live_call(
                     )
                 )
                 assert monitor.sessions() == []
+                if mode is MonitorMode.LISTEN:
+                    await _over_http(stack, monitor)
                 await stack.runner.agent_hangup("201")
         finally:
             await audit_engine.dispose()
+
+
+async def _over_http(stack: Any, monitor: FloorMonitor) -> None:
+    """The API: an open API cannot name who listens (403); with a token, 201 then DELETE."""
+    for token in ("", "t0k"):
+        app = make_api_app(stack, token=token)
+        mount_monitor(app, monitor)
+        client = TestClient(TestServer(app))
+        await client.start_server()
+        try:
+            h = {"Authorization": f"Bearer {token}"} if token else {}
+            body = {"agent": "201", "mode": "listen", "phone": "901", "reason": "coaching"}
+            r = await client.post("/api/monitor", json=body, headers=h)
+            if not token:
+                assert r.status == 403
+                continue
+            assert (
+                await client.post("/api/monitor", json={**body, "mode": "spy"}, headers=h)
+            ).status == 400
+            assert (await client.post("/api/monitor", json=body)).status == 401
+            assert r.status == 201, await r.text()
+            session = await r.json()
+            assert session["supervisor"] == "http.token" and session["mode"] == "listen"
+            listed = await (await client.get("/api/monitor", headers=h)).json()
+            assert [x["id"] for x in listed] == [session["id"]]
+            r = await client.delete(f"/api/monitor/{session['id']}", headers=h)
+            assert r.status == 200
+            assert (await client.delete(f"/api/monitor/{session['id']}", headers=h)).status == 404
+        finally:
+            await client.close()
