@@ -237,6 +237,7 @@ async def open_stack(
             # listen-in only where its every use can be audited (the recordings' audit log)
             monitor = FloorMonitor(
                 client,
+                runner.control,
                 RunnerLines(runner),
                 directory,
                 AuditLogAuditor(service.engine),

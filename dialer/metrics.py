@@ -49,8 +49,8 @@ from dialer.agent_pool import AgentStatus
 from dialer.ari.errors import AriError
 from dialer.attempts import AttemptLog, Stage
 from dialer.calls.book import DialplanHandoff
-from dialer.calls.ids import CUSTOMER_PREFIX
 from dialer.http_api import ACCESS_KEY, Access
+from dialer.legs import CustomerLeg, Leg
 from dialer.ports import CallControl, Gate, GateUnavailable
 from dialer.runner import Runner
 
@@ -206,18 +206,16 @@ class MeteredControl:
         self._inner = inner
         self._m = metrics
 
-    async def originate(self, **kwargs: Any) -> None:
-        leg = (
-            "customer" if str(kwargs.get("channel_id", "")).startswith(CUSTOMER_PREFIX) else "agent"
-        )
+    async def originate(self, *, leg: Leg, **kwargs: Any) -> None:
+        kind = "customer" if isinstance(leg, CustomerLeg) else "agent"
         started = time.perf_counter()
         try:
-            await self._inner.originate(**kwargs)
+            await self._inner.originate(leg=leg, **kwargs)
         except AriError:
             self._m.errors.labels("originate_failed").inc()
             raise
         finally:
-            self._m.originate.labels(leg).observe(time.perf_counter() - started)
+            self._m.originate.labels(kind).observe(time.perf_counter() - started)
 
     async def continue_in_dialplan(
         self, channel_id: str, context: str, extension: str, priority: int

@@ -17,7 +17,10 @@ Before any request reaches Asterisk the use is written to the hash-chained audit
 ends when the supervisor hangs up, the agent's line ends (the snoop ends with it) or
 ``stop`` is called; then the other channel and the bridge are removed.
 
-The runner ignores these channels: their ids (``sp-``, ``sv-``) are not its own.
+The supervisor's phone is called through the runner's call-control port as an agent leg
+(``ag-mon-<id>``, endpoint checked against the directory); the runner's agent slice
+ignores it (no agent of a pool has that channel). A reconcile after an ARI reconnect
+hangs it up as a channel it does not know, which ends the session cleanly.
 """
 
 from __future__ import annotations
@@ -37,8 +40,10 @@ from dialer.agent_pool import AgentStatus
 from dialer.ari.client import AriClient
 from dialer.ari.errors import AriError, AriNotFound
 from dialer.ari.events import AriEvent, ChannelDestroyed, StasisEnd, StasisStart
+from dialer.calls.ids import AGENT_PREFIX
 from dialer.http_api import ACCESS_KEY, PRINCIPAL_KEY, Access
-from dialer.ports import Clock
+from dialer.legs import AgentLeg, OriginateRefused
+from dialer.ports import CallControl, Clock
 from dialer.runner import Runner
 from identity.model import Principal
 from recordings.audit import append_alone
@@ -46,7 +51,9 @@ from recordings.audit import append_alone
 logger = logging.getLogger(__name__)
 
 SNOOP_PREFIX = "sp-"
-PHONE_PREFIX = "sv-"
+#: The supervisor's phone is an agent leg (its endpoint from the agent directory, checked
+#: by the call-control port like every agent call), so its id is an agent channel's.
+PHONE_PREFIX = AGENT_PREFIX + "mon-"
 BRIDGE_PREFIX = "mon-"
 
 
@@ -129,6 +136,7 @@ class FloorMonitor:
     def __init__(
         self,
         client: AriClient,
+        control: CallControl,
         lines: AgentLines,
         directory: Directory,
         auditor: Auditor,
@@ -137,6 +145,7 @@ class FloorMonitor:
         app: str,
     ) -> None:
         self._client = client
+        self._control = control
         self._lines = lines
         self._directory = directory
         self._auditor = auditor
@@ -193,14 +202,17 @@ class FloorMonitor:
                 snoop_id=session.snoop_channel,
             )
             await self._client.add_channel(session.bridge, session.snoop_channel)
-            await self._client.originate(
-                endpoint,
+            await self._control.originate(
+                leg=AgentLeg(phone),
                 channel_id=session.phone_channel,
-                app=self._app,
-                app_args=("monitor", session.id),
+                endpoint=endpoint,
                 caller_id=f"{mode.value} {agent_id} <{agent_id}>",
+                ring_timeout=30,
+                app_args=("monitor", session.id),
+                variables={},
+                amd=False,
             )
-        except AriError:
+        except (AriError, OriginateRefused):
             await self.stop(session.id)
             raise
         logger.info(
@@ -338,8 +350,8 @@ async def _start(request: web.Request) -> web.Response:
             mode=mode,
             reason=data["reason"],
         )
-    except AriError as exc:
-        return _json_error(503, f"the PBX refused: {exc}")
+    except (AriError, OriginateRefused) as exc:
+        return _json_error(503, f"not connected: {exc}")
     if isinstance(result, MonitorRefusal):
         return _json_error(409, result.value)
     return web.json_response(_session_json(result), status=201)

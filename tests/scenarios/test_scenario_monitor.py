@@ -47,6 +47,7 @@ async def test_monitor_a_live_call(
         audit_engine = await open_engine(stack.settings.database.url)
         monitor = FloorMonitor(
             stack.client,
+            stack.runner.control,
             RunnerLines(stack.runner),
             stack.directory,
             AuditLogAuditor(audit_engine),
