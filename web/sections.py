@@ -9,5 +9,6 @@ from __future__ import annotations
 
 from web.agent import SECTION as AGENT
 from web.context import Section
+from web.floor import SECTION as FLOOR
 
-SECTIONS: tuple[Section, ...] = (AGENT,)
+SECTIONS: tuple[Section, ...] = (AGENT, FLOOR,)
