@@ -57,7 +57,7 @@ def trend(
 ) -> str:
     """A line over ``keys`` (days, hours) with every value written above its point; an
     optional dashed ``target`` line (e.g. the 3 % abandon limit)."""
-    left, right, top, bottom = 64, 16, 40, 56
+    left, right, top, bottom = 64, 48, 40, 56
     plot_w, plot_h = width - left - right, height - top - bottom
     top_value = _nice_max(max([*values, target or 0.0, 0.0]))
 

@@ -3,13 +3,20 @@ agents' tiles change state within a second, a campaign is paused and started fro
 
 from __future__ import annotations
 
+import csv
+import io
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from harness import SUPERVISOR, Shots, assert_accessible, new_page, running_site, sign_in
 from playwright.async_api import Browser, expect
 
 from compliance.campaigns import CampaignState
+from dialer.attempt_model import AttemptRecord
 from simulation.demo_data import numbers_ending
+
+TZ = ZoneInfo("Asia/Shanghai")
 
 
 async def test_wallboard_follows_agents_and_controls_the_campaign(
@@ -50,3 +57,53 @@ async def test_wallboard_follows_agents_and_controls_the_campaign(
         assert (await site.stack.stores.campaigns.get(site.campaign)).state is (
             CampaignState.RUNNING
         )
+
+
+async def test_report_for_a_date_range_chart_and_csv(
+    tmp_path: Path, browser: Browser, shots: Shots
+) -> None:
+    async with running_site(tmp_path, []) as site:
+        # 12 calls on 2 and 3 November (Shanghai), 5 connected, 2 orders, stored as the dialer does
+        log = site.stack.attempts
+        for n in range(12):
+            at = datetime(2026, 11, 2 + n % 2, 2 + n, 0, tzinfo=UTC)
+            answered = n % 2 == 0 and n < 10
+            await log.insert(
+                AttemptRecord(
+                    attempt_id=f"r{n}", campaign=site.campaign, lead_id=str(n),
+                    number=f"1380000{n:04d}", product="宽带", channel_id=f"dl-r{n}",
+                    stage="done", phase="ended", created_at=at, updated_at=at,
+                    outcome="answered" if answered else "busy", answered=answered,
+                    connected=answered, agent_id="701" if answered else None,
+                    disposition=("order" if n in (0, 4) else "refused") if answered else None,
+                )
+            )  # fmt: skip
+        page = await new_page(browser, site.base_url)
+        await page.goto("/")
+        await sign_in(page, SUPERVISOR)
+        await page.goto("/floor/")
+        await page.get_by_role("link", name="报表").click()
+        await page.get_by_label("起始日期").fill("2026-11-02")
+        await page.get_by_label("结束日期").fill("2026-11-03")
+        await page.get_by_role("button", name="生成报表").click()
+        await expect(page.locator("#rp-trend svg")).to_be_visible()
+        await expect(page.locator("#rp-funnel svg")).to_contain_text("订单量 orders")
+        await expect(page.locator("#rp-table tbody tr")).to_have_count(2)
+        await shots.take(page, "report")
+        await assert_accessible(page, context="reports page")
+        async with page.expect_download() as info:
+            await page.locator("#rp-csv").click()
+        download = await info.value
+        path = tmp_path / "report.csv"
+        await download.save_as(path)
+        table = list(csv.DictReader(io.StringIO(path.read_text("utf-8").lstrip("\ufeff"))))
+        stored = await log.for_campaign(site.campaign)
+        by_day: dict[str, list[AttemptRecord]] = {}
+        for r in stored:
+            by_day.setdefault(r.created_at.astimezone(TZ).date().isoformat(), []).append(r)
+        assert {r["日期 day"] for r in table} == set(by_day)
+        for row in table:
+            calls = by_day[row["日期 day"]]
+            assert int(row["外呼量 outbound volume"]) == len(calls)
+            assert int(row["接通量 connects"]) == sum(c.answered for c in calls)
+            assert int(row["订单量 orders"]) == sum(c.disposition == "order" for c in calls)

@@ -29,6 +29,7 @@ from identity.model import ActiveSession
 from reports.store import ReportStore
 from web.auth import render, requires
 from web.context import CTX_KEY, LiveFeed, WebContext
+from web.floor.reports_views import install_reports
 from web.hub import Hub, Message
 
 logger = logging.getLogger(__name__)
@@ -189,3 +190,4 @@ def install(app: web.Application, ctx: WebContext) -> None:
     app.cleanup_ctx.append(_feed_running)
     app.router.add_get("/floor/", wallboard)
     app.router.add_post("/floor/campaigns/{name}/{action}", campaign_action)
+    install_reports(app)
