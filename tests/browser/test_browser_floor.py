@@ -14,6 +14,9 @@ from playwright.async_api import Browser, expect
 
 from compliance.campaigns import CampaignState
 from dialer.attempt_model import AttemptRecord
+from dialer.monitor import AuditLogAuditor, FloorMonitor, RunnerLines
+from recordings.audit import entries
+from recordings.schema import open_engine as open_rec_engine
 from simulation.demo_data import numbers_ending
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -107,3 +110,46 @@ async def test_report_for_a_date_range_chart_and_csv(
             assert int(row["外呼量 outbound volume"]) == len(calls)
             assert int(row["接通量 connects"]) == sum(c.answered for c in calls)
             assert int(row["订单量 orders"]) == sum(c.disposition == "order" for c in calls)
+
+
+async def test_listen_to_a_live_call(tmp_path: Path, browser: Browser, shots: Shots) -> None:
+    numbers = numbers_ending("2", 1, seed=8)
+    async with running_site(tmp_path, numbers) as site:
+        stack = site.stack
+        # dialer serve opens this where the recordings index (its audit log) is on
+        audit_engine = await open_rec_engine(stack.settings.database.url)
+        monitor = FloorMonitor(
+            stack.client, stack.runner.control, RunnerLines(stack.runner), stack.directory,
+            AuditLogAuditor(audit_engine), stack.runner.clock, app=stack.settings.ari.app,
+        )  # fmt: skip
+        stack.events.on_any(monitor.handle_event)
+        stack.monitor = monitor
+        try:
+            await stack.runner.agent_login("701", site.campaign)
+            page = await new_page(browser, site.base_url)
+            await sign_in(page, SUPERVISOR)
+            await page.goto("/floor/")
+            tile = page.locator('.wb-agent[data-agent="701"]')
+            await expect(tile).to_have_attribute("data-state", "talking")
+            await page.locator("#mon-agent").fill("701")
+            await page.get_by_label("方式").select_option("listen")
+            await page.get_by_label("我的话机").fill("901")
+            await page.get_by_label("原因").fill("质检抽听")
+            await page.get_by_role("button", name="呼叫我的话机").click()
+            await expect(page.locator("#mon-status")).to_contain_text("listen 701")
+            [snoop] = site.sim.engine.snoops
+            agent = stack.runner.campaigns[site.campaign].pool.get("701")
+            assert agent is not None and snoop.target == agent.channel_id
+            assert (snoop.spy, snoop.whisper) == ("both", "none")
+            await shots.take(page, "listening")
+            await assert_accessible(page, context="wallboard while listening")
+            audit = [e async for e in entries(audit_engine) if e.action == "monitor.listen"]
+            assert [(e.actor, e.target, e.reason) for e in audit] == [
+                ("王主管", "agent:701", "质检抽听")
+            ]
+            await page.locator("#mon-stop").click()
+            await expect(page.locator("#mon-stop")).to_have_count(0)
+            assert monitor.sessions() == []
+            await stack.runner.agent_hangup("701")
+        finally:
+            await audit_engine.dispose()

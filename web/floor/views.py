@@ -23,11 +23,14 @@ from aiohttp import web
 
 from compliance.campaigns import CampaignError, CampaignState, UnknownCampaign
 from dialer.adapters import campaign_plan
+from dialer.ari.errors import AriError
 from dialer.floor import HOLD_BACK_TEXT, AgentTile, CampaignTile, FloorWatcher, abandon_figures
+from dialer.legs import OriginateRefused
+from dialer.monitor import MonitorMode, MonitorRefusal
 from identity.access import Action
 from identity.model import ActiveSession
 from reports.store import ReportStore
-from web.auth import render, requires
+from web.auth import render, requires, session_of
 from web.context import CTX_KEY, LiveFeed, WebContext
 from web.floor.reports_views import install_reports
 from web.hub import Hub, Message
@@ -144,7 +147,11 @@ async def wallboard(request: web.Request) -> web.StreamResponse:
     return await render(
         request,
         "floor/wallboard.html",
-        {"campaigns": feed.watcher.campaigns(), "agents": feed.watcher.agents()},
+        {
+            "campaigns": feed.watcher.campaigns(),
+            "agents": feed.watcher.agents(),
+            "monitoring": request.app[CTX_KEY].dialer().monitor is not None,
+        },
     )
 
 
@@ -191,3 +198,58 @@ def install(app: web.Application, ctx: WebContext) -> None:
     app.router.add_get("/floor/", wallboard)
     app.router.add_post("/floor/campaigns/{name}/{action}", campaign_action)
     install_reports(app)
+    install_monitor(app)
+
+
+# ---------------------------------------------------------------- listen, whisper, barge
+
+
+@requires(Action.CAMPAIGNS_CONTROL)
+async def monitor_start(request: web.Request) -> web.StreamResponse:
+    stack = request.app[CTX_KEY].dialer()
+    session = session_of(request)
+    if stack.monitor is None or session is None:
+        return web.json_response(
+            {"error": "listening in needs the audit log (enable the recordings index)"}, status=503
+        )
+    try:
+        body = await request.json()
+    except ValueError:
+        return web.json_response({"error": "body is not JSON"}, status=400)
+    if not isinstance(body, dict):
+        return web.json_response({"error": "body must be a JSON object"}, status=400)
+    fields = {k: str(body.get(k, "")).strip() for k in ("agent", "mode", "phone", "reason")}
+    for name, value in fields.items():
+        if not value:
+            return web.json_response({"error": f"{name}: required", "field": name}, status=400)
+    try:
+        mode = MonitorMode(fields["mode"])
+    except ValueError:
+        return web.json_response({"error": "mode: listen, whisper or barge"}, status=400)
+    try:
+        result = await stack.monitor.start(
+            supervisor=session.principal.name,
+            role=session.principal.role.value,
+            phone=fields["phone"],
+            agent_id=fields["agent"],
+            mode=mode,
+            reason=fields["reason"],
+        )
+    except (AriError, OriginateRefused) as exc:
+        return web.json_response({"error": f"not connected: {exc}"}, status=503)
+    if isinstance(result, MonitorRefusal):
+        return web.json_response({"error": result.value, "code": result.value}, status=409)
+    return web.json_response({"id": result.id, "agent": result.agent_id, "mode": mode.value})
+
+
+@requires(Action.CAMPAIGNS_CONTROL)
+async def monitor_stop(request: web.Request) -> web.StreamResponse:
+    stack = request.app[CTX_KEY].dialer()
+    if stack.monitor is None or not await stack.monitor.stop(request.match_info["id"]):
+        return web.json_response({"error": "no such session"}, status=404)
+    return web.json_response({"stopped": request.match_info["id"]})
+
+
+def install_monitor(app: web.Application) -> None:
+    app.router.add_post("/floor/monitor", monitor_start)
+    app.router.add_post("/floor/monitor/{id}/stop", monitor_stop)

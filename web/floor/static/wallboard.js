@@ -92,5 +92,33 @@ function tick() {
   }
 }
 
+const monitorForm = document.getElementById("monitor-form");
+if (monitorForm) {
+  const status = document.getElementById("mon-status");
+  const phone = document.getElementById("mon-phone");
+  phone.value = localStorage.getItem("floor-phone") ?? "";
+  monitorForm.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const body = Object.fromEntries(new FormData(monitorForm).entries());
+    localStorage.setItem("floor-phone", body.phone);
+    status.replaceChildren();
+    try {
+      const session = await post("/floor/monitor", body);
+      status.textContent = `${session.mode} ${session.agent} · ${session.id}`;
+      const stop = document.createElement("button");
+      stop.type = "button";
+      stop.textContent = words.stop;
+      stop.id = "mon-stop";
+      stop.addEventListener("click", async () => {
+        await post(`/floor/monitor/${session.id}/stop`);
+        status.replaceChildren();
+      });
+      status.append(" ", stop);
+    } catch (err) {
+      status.textContent = err.message;
+    }
+  });
+}
+
 setInterval(tick, 1000);
 live("floor", { floor_agent: onAgent, floor_campaign: onCampaign });
