@@ -4,7 +4,9 @@ report queries over it (SQLite and PostgreSQL).
 Reading 10 million attempt rows for every report cannot answer in 2 s, so reports read
 ``report_rollup``: one row per local day, local hour, campaign and breakdown value,
 where the breakdown (``dim``) is one of ``all`` (the campaign's hour), ``agent``,
-``list`` or ``cid`` (the caller ID presented). A row holds additive counts only
+``list`` or ``cid`` (the caller ID presented); ``agentday`` rows (hour -1) sum each
+agent's hours of a day, so that seats and reports by agent over a year read one row per
+agent and day instead of one per agent and hour. A row holds additive counts only
 (``reports.model.Counts``); rates are computed after summing.
 
 ``refresh()`` keeps it current as attempts finish: it finds the UTC hours whose attempts
@@ -80,6 +82,7 @@ rollup = Table(
     ),
 )
 Index("ix_report_rollup_dim_day", rollup.c.dim, rollup.c.day, rollup.c.campaign)
+Index("ix_report_rollup_dim_value", rollup.c.dim, rollup.c.value, rollup.c.day)
 
 rollup_state = Table(
     "report_rollup_state",
@@ -365,6 +368,21 @@ class ReportStore:
                 ),
                 params,
             )
+        # Each agent's day from its hours (the whole local days the range touches).
+        days = {"d0": d0, "d1": d1}
+        sums = ", ".join(f"SUM({n})" for n in COUNT_FIELDS)
+        await conn.execute(
+            text("DELETE FROM report_rollup WHERE dim = 'agentday' AND day >= :d0 AND day <= :d1"),
+            days,
+        )
+        await conn.execute(
+            text(
+                f"INSERT INTO report_rollup (day, hour, campaign, dim, value, {names}) "
+                f"SELECT day, -1, campaign, 'agentday', value, {sums} FROM report_rollup "
+                "WHERE dim = 'agent' AND day >= :d0 AND day <= :d1 GROUP BY day, campaign, value"
+            ),
+            days,
+        )
 
     # --- queries ----------------------------------------------------------------------------
 
@@ -374,6 +392,8 @@ class ReportStore:
         dim = _DIM_OF.get(q.group, "all")
         if q.dim is not None:
             dim = _DIM_OF[q.dim]
+        if dim == "agent" and q.group is not Grouping.HOUR:
+            dim = "agentday"  # whole days are enough: one row per agent and day
         key_col: Any = {
             Grouping.TOTAL: func.min(r.c.day),
             Grouping.DAY: r.c.day,
@@ -414,6 +434,8 @@ class ReportStore:
         """Agents with at least one call, per row key; None where the grouping cannot say."""
         if q.group in (Grouping.LIST, Grouping.CALLER_ID, Grouping.AGENT) or q.dim is not None:
             return None
+        if q.group is Grouping.HOUR and (q.end - q.start).days > 31:
+            return None  # distinct agents per hour of day over months: not a useful figure
         r = rollup
         key_col: Any = {
             Grouping.TOTAL: None,
@@ -423,8 +445,9 @@ class ReportStore:
         }[q.group]
         seats = func.count(func.distinct(r.c.value))
         cols = [seats] if key_col is None else [key_col, seats]
+        source = "agent" if q.group is Grouping.HOUR else "agentday"
         stmt = select(*cols).where(
-            (r.c.dim == "agent") & (r.c.day >= q.start.isoformat()) & (r.c.day <= q.end.isoformat())
+            (r.c.dim == source) & (r.c.day >= q.start.isoformat()) & (r.c.day <= q.end.isoformat())
         )
         if q.campaign is not None:
             stmt = stmt.where(r.c.campaign == q.campaign)
