@@ -48,7 +48,6 @@ from compliance.model import Decision
 from dialer.agent_pool import AgentStatus
 from dialer.ari.errors import AriError
 from dialer.attempts import AttemptLog, Stage
-from dialer.calls.book import DialplanHandoff
 from dialer.http_api import ACCESS_KEY, Access
 from dialer.legs import CustomerLeg, Leg
 from dialer.ports import CallControl, Gate, GateUnavailable
@@ -200,7 +199,7 @@ class MeteredGate:
 
 class MeteredControl:
     """ARI call control, timing the originate; everything else passes through. It keeps
-    ``continue_in_dialplan`` when the wrapped control has it (the abandon context)."""
+    the rest of the port."""
 
     def __init__(self, inner: CallControl, metrics: DialerMetrics) -> None:
         self._inner = inner
@@ -220,8 +219,6 @@ class MeteredControl:
     async def continue_in_dialplan(
         self, channel_id: str, context: str, extension: str, priority: int
     ) -> None:
-        if not isinstance(self._inner, DialplanHandoff):
-            raise TypeError("the wrapped call control cannot continue a channel in the dialplan")
         await self._inner.continue_in_dialplan(channel_id, context, extension, priority)
 
     async def hangup(self, channel_id: str) -> None:
@@ -250,6 +247,9 @@ class MeteredControl:
 
     async def channel_exists(self, channel_id: str) -> bool:
         return await self._inner.channel_exists(channel_id)
+
+    async def bridge_ids(self) -> set[str]:
+        return await self._inner.bridge_ids()
 
 
 # --- read at scrape time ---------------------------------------------------------------------

@@ -210,7 +210,6 @@ class FloorMonitor:
                 ring_timeout=30,
                 app_args=("monitor", session.id),
                 variables={},
-                amd=False,
             )
         except (AriError, OriginateRefused):
             await self.stop(session.id)
