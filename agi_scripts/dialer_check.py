@@ -33,7 +33,7 @@ from agi_scripts.session import AgiSession
 from compliance.clock import utcnow
 from compliance.model import AttemptOutcome, Decision
 from compliance.numbers import mask
-from dialer.outcomes import ledger_outcome, outcome_from_dialstatus
+from compliance.outcomes import dialstatus_ledger_outcome
 
 logger = logging.getLogger(__name__)
 
@@ -62,16 +62,6 @@ class CheckAndReserve(Protocol):
     async def resolve(self, attempt_id: str, outcome: AttemptOutcome) -> None: ...
 
 
-def dialstatus_outcome(status: str) -> AttemptOutcome:
-    """Dial()'s DIALSTATUS -> how the reserved attempt ended (``dialer.outcomes``' table).
-
-    An empty DIALSTATUS means Dial() never ran (hung up before): the reservation is
-    released; a value Dial() does not document is a failure.
-    """
-    if not status:
-        return AttemptOutcome.CANCELLED
-    outcome = outcome_from_dialstatus(status)
-    return ledger_outcome(outcome) if outcome is not None else AttemptOutcome.FAILED
 
 
 class DialerCheck:
@@ -168,7 +158,7 @@ class DialerCheck:
         if not attempt_id.startswith(ATTEMPT_PREFIX):
             raise AgiProtocolError("dialer_result: first argument is not a manual attempt id")
         status = session.env.arg(2).upper()
-        outcome = dialstatus_outcome(status)
+        outcome = dialstatus_ledger_outcome(status)
         await self.gate.resolve(attempt_id, outcome)
         await session.set_variable(v.DIALER_RESULT, outcome.value)
         logger.info(

@@ -24,7 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
-from compliance.model import AttemptOutcome
+from compliance.outcomes import DIALSTATUS_OUTCOME as DIALSTATUS_OUTCOME
+from compliance.outcomes import DialOutcome as DialOutcome
+from compliance.outcomes import DialStatus as DialStatus
+from compliance.outcomes import dial_outcome as dial_outcome
+from compliance.outcomes import ledger_outcome as ledger_outcome
+from compliance.outcomes import outcome_from_dialstatus as outcome_from_dialstatus
 
 
 class Q850(IntEnum):
@@ -48,23 +53,6 @@ class Q850(IntEnum):
     NETWORK_OUT_OF_ORDER = 38
     TEMPORARY_FAILURE = 41
     SWITCH_CONGESTION = 42
-
-
-class DialStatus(StrEnum):
-    """``Dial.dialstatus`` values as ARI sends them, verbatim."""
-
-    DIALING = ""
-    RINGING = "RINGING"
-    PROGRESS = "PROGRESS"
-    ANSWER = "ANSWER"
-    BUSY = "BUSY"
-    CONGESTION = "CONGESTION"
-    NOANSWER = "NOANSWER"
-    CANCEL = "CANCEL"
-    CHANUNAVAIL = "CHANUNAVAIL"
-    DONTCALL = "DONTCALL"
-    TORTURE = "TORTURE"
-    INVALIDARGS = "INVALIDARGS"
 
 
 FINAL_DIAL_STATUSES = frozenset(
@@ -91,55 +79,6 @@ class AmdStatus(StrEnum):
     HANGUP = "HANGUP"
 
 
-class DialOutcome(StrEnum):
-    """The dialer's own, finer view of a dial phase (retry rules need it).
-
-    ``ledger_outcome`` folds it onto the ledger's ``AttemptOutcome``.
-    """
-
-    ANSWERED = "answered"
-    MACHINE = "machine"
-    BUSY = "busy"
-    CONGESTION = "congestion"
-    NO_ANSWER = "no_answer"
-    REJECTED = "rejected"
-    UNALLOCATED = "unallocated"  # the number does not exist: never retry
-    FAILED = "failed"  # never reached the network
-    CANCELLED = "cancelled"  # reserved, never originated
-
-
-_LEDGER: dict[DialOutcome, AttemptOutcome] = {
-    DialOutcome.ANSWERED: AttemptOutcome.ANSWERED,
-    DialOutcome.MACHINE: AttemptOutcome.MACHINE,
-    DialOutcome.BUSY: AttemptOutcome.BUSY,
-    DialOutcome.CONGESTION: AttemptOutcome.CONGESTION,
-    DialOutcome.NO_ANSWER: AttemptOutcome.NO_ANSWER,
-    DialOutcome.REJECTED: AttemptOutcome.REJECTED,
-    # The far end answered the setup with "no such number": the attempt reached
-    # the network, so it counts like a rejected call for the caps.
-    DialOutcome.UNALLOCATED: AttemptOutcome.REJECTED,
-    DialOutcome.FAILED: AttemptOutcome.FAILED,
-    DialOutcome.CANCELLED: AttemptOutcome.CANCELLED,
-}
-
-
-def ledger_outcome(outcome: DialOutcome) -> AttemptOutcome:
-    """The ledger's outcome for a dialer outcome."""
-    return _LEDGER[outcome]
-
-
-# The other way, for an attempt whose ledger entry is all that is left of its end.
-# REJECTED stands for both rejected and unallocated: read back as rejected.
-_FROM_LEDGER: dict[AttemptOutcome, DialOutcome] = {
-    ledger: dial for dial, ledger in _LEDGER.items() if dial is not DialOutcome.UNALLOCATED
-}
-
-
-def dial_outcome(outcome: AttemptOutcome) -> DialOutcome | None:
-    """The dialer outcome a final ledger outcome stands for (None for RESERVED)."""
-    return _FROM_LEDGER.get(outcome)
-
-
 _CAUSE_OUTCOME: dict[int, DialOutcome] = {
     Q850.UNALLOCATED: DialOutcome.UNALLOCATED,
     Q850.NO_ROUTE_TRANSIT_NET: DialOutcome.UNALLOCATED,
@@ -157,31 +96,6 @@ _CAUSE_OUTCOME: dict[int, DialOutcome] = {
     Q850.TEMPORARY_FAILURE: DialOutcome.CONGESTION,
     Q850.SWITCH_CONGESTION: DialOutcome.CONGESTION,
 }
-
-
-# A final DIALSTATUS -> outcome: the one table, for ARI's ``Dial`` events of the dialer's
-# own calls (``classify_dial``, which refines NOANSWER by the Q.850 cause) and for Dial()'s
-# ``${DIALSTATUS}`` of the agents' manual calls (the ``dialer_result`` AGI).
-# CANCEL (the caller gave up while it rang) reached the network: like no answer.
-# CHANUNAVAIL (the channel could not be had: endpoint unreachable, trunk down) counts as
-# congestion, conservatively: the ledger counts it and its retries stay capped.
-# DONTCALL / TORTURE: the callee's privacy manager refused the call, a rejection.
-DIALSTATUS_OUTCOME: dict[str, DialOutcome] = {
-    DialStatus.ANSWER: DialOutcome.ANSWERED,
-    DialStatus.BUSY: DialOutcome.BUSY,
-    DialStatus.CONGESTION: DialOutcome.CONGESTION,
-    DialStatus.CHANUNAVAIL: DialOutcome.CONGESTION,
-    DialStatus.NOANSWER: DialOutcome.NO_ANSWER,
-    DialStatus.CANCEL: DialOutcome.NO_ANSWER,
-    DialStatus.DONTCALL: DialOutcome.REJECTED,
-    DialStatus.TORTURE: DialOutcome.REJECTED,
-    DialStatus.INVALIDARGS: DialOutcome.FAILED,
-}
-
-
-def outcome_from_dialstatus(status: str) -> DialOutcome | None:
-    """The outcome a final DIALSTATUS says (None for a status that is not final)."""
-    return DIALSTATUS_OUTCOME.get(status.upper())
 
 
 def outcome_from_cause(cause: int | None) -> DialOutcome | None:
