@@ -1,16 +1,28 @@
-"""The pure core stays pure: importing it loads no I/O library.
+"""The layers hold: a pure core, adapters that know no runner, no import cycles.
 
-The modules below decide (numbers, policy, rules, pacing, call states, outcomes,
-agents, dispositions, desk-phone rules, recording names); adapters do the I/O.
-A fresh interpreter imports them all and must not have loaded any of the
-forbidden packages, directly or through another import.
+* The pure modules below decide (numbers, policy, rules, pacing, call states,
+  outcomes, agents, dispositions, reconcile and recovery, desk-phone rules,
+  recording names); adapters do the I/O. A fresh interpreter imports them all
+  and must not have loaded any of the forbidden packages, directly or through
+  another import; and none of them (nor what they import) reads a clock: time
+  comes in as an argument or through the ``Clock`` port.
+* Only the runner's own slices, the composition roots and the simulation
+  import the runner (``dialer.runner``, ``dialer.calls``): the adapters and the
+  HTTP API see ports and plain types.
+* The import graph of the project's modules (read from the source, imports
+  inside functions included) has no cycle, and neither has the graph of its
+  packages once the composition roots (``dialer.app``, the CLI modules, which
+  wire everything) are left out; ``compliance`` imports no other package of ours.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +40,12 @@ PURE_MODULES = (
     "dialer.agent_pool",
     "dialer.dispositions",
     "dialer.retry",
+    "dialer.attempt_model",
+    "dialer.calls.ids",
+    "dialer.calls.reconcile",
+    "compliance.outcomes",
+    "compliance.console",
+    "agi_scripts.variables",
     "agi_scripts.desk_rules",
     "recordings.naming",
     "identity.model",
@@ -45,6 +63,15 @@ PURE_MODULES = (
     "reports.export",
     "reports.staffing",
 )
+PACKAGES = ("compliance", "agi_scripts", "recordings", "dialer", "simulation")
+# Wire everything, so may import every package (the only place concrete classes meet).
+COMPOSITION_ROOTS = frozenset({"dialer.app", "dialer.commands"})
+RUNNER = ("dialer.runner", "dialer.calls")
+# Who may import the runner: its own slices, the composition roots, the simulation.
+RUNNER_USERS = (*RUNNER, *COMPOSITION_ROOTS, "simulation")
+# Reading the clock: the module, the calls.
+CLOCK_MODULES = frozenset({"time", "compliance.clock"})
+CLOCK_CALLS = frozenset({"now", "utcnow", "today", "monotonic", "perf_counter", "time"})
 FORBIDDEN = ("asyncio", "aiohttp", "redis", "sqlalchemy", "panoramisk", "asyncpg", "aiosqlite")
 
 PROBE = """
@@ -71,3 +98,188 @@ def test_required_layout_exists() -> None:
     for name in ("dialer", "agi_scripts", "asterisk_conf", "compliance", "recordings", "identity",
                  "tests", "docker", "pyproject.toml", "README.md"):
         assert (ROOT / name).exists(), f"required top-level entry missing: {name}"
+
+
+def _modules() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _ours(name: str) -> str | None:
+    """The project module an imported name lives in (``dialer.fsm.step`` -> ``dialer.fsm``)."""
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+@cache
+def _tree(module: str) -> ast.Module:
+    return ast.parse(MODULES[module].read_text("utf-8"), str(MODULES[module]))
+
+
+def _imported_names(module: str) -> Iterator[str]:
+    """Every absolute name ``module`` imports, at the top or inside a function."""
+    package = module if MODULES[module].name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(_tree(module)):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            yield base
+            yield from (f"{base}.{alias.name}" for alias in node.names)
+
+
+@cache
+def _graph() -> dict[str, frozenset[str]]:
+    graph = {}
+    for module in MODULES:
+        deps = {_ours(name) for name in _imported_names(module)}
+        graph[module] = frozenset(d for d in deps if d is not None and d != module)
+    return graph
+
+
+def _cycles(graph: dict[str, frozenset[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one node (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for start in sorted(graph):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, edges = work[-1]
+            nxt = next(edges, None)
+            if nxt is not None:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = len(index)
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, iter(sorted(graph.get(nxt, ())))))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def _is_root(module: str) -> bool:
+    return module in COMPOSITION_ROOTS or module.endswith(".cli") or ".cli." in module
+
+
+def _within(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def test_cycle_finder_finds_cycles() -> None:
+    graph = {"a": frozenset({"b"}), "b": frozenset({"c"}), "c": frozenset({"a"}), "d": frozenset()}
+    assert _cycles(graph) == [["a", "b", "c"]]
+    assert _cycles({"a": frozenset({"b"}), "b": frozenset()}) == []
+
+
+def test_the_graph_sees_the_imports() -> None:
+    graph = _graph()
+    assert "dialer.fsm" in graph["dialer.runner"]  # "from dialer import fsm"
+    assert "dialer.calls.placement" in graph["dialer.runner"]
+    assert "compliance.model" in graph["compliance.outcomes"]
+    assert len(graph) > 100
+
+
+def test_no_import_cycle_between_modules() -> None:
+    assert _cycles(_graph()) == []
+
+
+def test_no_import_cycle_between_packages_outside_the_composition_roots() -> None:
+    edges: dict[str, set[str]] = {p: set() for p in PACKAGES}
+    why: dict[tuple[str, str], str] = {}
+    for module, deps in _graph().items():
+        if _is_root(module):
+            continue
+        for dep in deps:
+            a, b = module.split(".")[0], dep.split(".")[0]
+            if a != b:
+                edges[a].add(b)
+                why.setdefault((a, b), f"{module} -> {dep}")
+    cycles = _cycles({p: frozenset(d) for p, d in edges.items()})
+    assert cycles == [], [
+        why[(a, b)] for c in cycles for a in c for b in c if (a, b) in why
+    ]
+    assert edges["compliance"] == set(), [why[("compliance", b)] for b in edges["compliance"]]
+
+
+def test_adapters_import_no_runner() -> None:
+    offenders = sorted(
+        f"{module} -> {dep}"
+        for module, deps in _graph().items()
+        if not _within(module, RUNNER_USERS)
+        for dep in deps
+        if _within(dep, RUNNER)
+    )
+    assert offenders == []
+
+
+def _reads_a_clock(module: str) -> list[str]:
+    found = []
+    for node in ast.walk(_tree(module)):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+            )
+            found += [f"imports {n}" for n in names if n in CLOCK_MODULES]
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in CLOCK_CALLS
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id in ("datetime", "date", "time", "loop")
+        ):
+            found.append(f"calls {node.func.value.id}.{node.func.attr}()")
+    return found
+
+
+def test_pure_modules_read_no_clock() -> None:
+    graph = _graph()
+    seen: set[str] = set()
+    todo = list(PURE_MODULES)
+    while todo:  # the pure modules and everything of ours they import
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo.extend(graph[module])
+    readers = {m: r for m in sorted(seen) if (r := _reads_a_clock(m))}
+    assert readers == {}
+
+
+def test_the_clock_check_sees_a_clock() -> None:
+    assert _reads_a_clock("compliance.clock")
