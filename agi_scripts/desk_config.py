@@ -181,13 +181,7 @@ def _digit_list(r: _Reader, section: str, key: str, value: Any) -> tuple[str, ..
     return tuple(value)
 
 
-def parse_desk_config(text: str, source: str = "<desk.toml>") -> DeskConfig:  # noqa: C901
-    """Parse and validate the desk file's text."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise DeskConfigError(f"{source}: TOML syntax error: {exc}") from None
-    r = _Reader(text, source)
+def _check_sections(r: _Reader, data: dict[str, Any]) -> None:
     for section, value in data.items():
         if section not in _SECTIONS:
             raise r.error(section, None, f"unknown section (known: {', '.join(_SECTIONS)})")
@@ -199,7 +193,8 @@ def parse_desk_config(text: str, source: str = "<desk.toml>") -> DeskConfig:  # 
                 if key not in known:
                     raise r.error(section, key, f"unknown key (known: {', '.join(sorted(known))})")
 
-    num = data.get("numbering", {})
+
+def _numbering(r: _Reader, num: dict[str, Any]) -> NumberPlan:
     plan_kwargs: dict[str, Any] = {}
     if "home_area" in num:
         if not isinstance(num["home_area"], str):
@@ -214,11 +209,22 @@ def parse_desk_config(text: str, source: str = "<desk.toml>") -> DeskConfig:  # 
             raise r.error("numbering", "internal_lengths", "expected a list of integers")
         plan_kwargs["internal_lengths"] = tuple(lengths)
     try:
-        plan = NumberPlan(**plan_kwargs)
+        return NumberPlan(**plan_kwargs)
     except ValueError as exc:
         raise r.error("numbering", None, str(exc)) from None
 
-    pol = data.get("policy", {})
+
+@dataclass(frozen=True, slots=True)
+class _PolicySection:
+    prefix: str
+    mobile: MobilePolicy
+    quota: QuotaPolicy
+    default_class: ExtensionClass
+    timezone: str
+    min_approvers: int
+
+
+def _policy(r: _Reader, pol: dict[str, Any]) -> _PolicySection:
     prefix = pol.get("long_distance_prefix", "17909")
     if not isinstance(prefix, str) or not (prefix.isdigit() and prefix.isascii()):
         raise r.error("policy", "long_distance_prefix", "expected a digit string")
@@ -235,14 +241,12 @@ def parse_desk_config(text: str, source: str = "<desk.toml>") -> DeskConfig:  # 
     min_approvers = pol.get("grant_min_approvers", 2)
     if type(min_approvers) is not int or not 0 <= min_approvers <= 10:
         raise r.error("policy", "grant_min_approvers", "expected an integer 0..10")
-
-    q = data.get("quota", {})
-    quota = Quota(
-        long_distance_fen=_yuan_to_fen(r, "quota", "long_distance", q.get("long_distance", 150)),
-        local_fen=_yuan_to_fen(r, "quota", "local", q.get("local", 80)),
+    return _PolicySection(
+        prefix, mobile, quota_policy, default_class, str(timezone), min_approvers
     )
 
-    t = data.get("tariff", {})
+
+def _tariff(r: _Reader, t: dict[str, Any]) -> Tariff:
     increment = t.get("increment_s", 60)
     if type(increment) is not int or not 1 <= increment <= 3600:
         raise r.error("tariff", "increment_s", "expected whole seconds 1..3600")
@@ -250,37 +254,56 @@ def parse_desk_config(text: str, source: str = "<desk.toml>") -> DeskConfig:  # 
     for key, value in t.items():
         if key != "increment_s":
             rates[NumberKind(key)] = _rate(r, key, value)
-    tariff = Tariff(rates=rates, increment_s=increment)
+    return Tariff(rates=rates, increment_s=increment)
 
-    extensions: dict[str, ExtensionEntry] = {}
-    for ext, value in data.get("extensions", {}).items():
-        if not _EXTENSION.match(ext):
-            raise r.error("extensions", ext, "an extension is 2 to 6 digits")
-        if isinstance(value, str):
-            extensions[ext] = ExtensionEntry(_choice(r, "extensions", ext, value, ExtensionClass))
-        elif isinstance(value, dict):
-            extra = set(value) - {"class", "quota"}
-            if extra or "class" not in value:
-                raise r.error("extensions", ext, 'expected { class = "...", quota = <yuan> }')
-            cls = _choice(r, "extensions", ext, value["class"], ExtensionClass)
-            fen = _yuan_to_fen(r, "extensions", ext, value["quota"]) if "quota" in value else None
-            extensions[ext] = ExtensionEntry(cls, fen)
-        else:
-            raise r.error("extensions", ext, "expected a class name or a table")
 
+def _extension(r: _Reader, ext: str, value: Any) -> ExtensionEntry:
+    if not _EXTENSION.match(ext):
+        raise r.error("extensions", ext, "an extension is 2 to 6 digits")
+    if isinstance(value, str):
+        return ExtensionEntry(_choice(r, "extensions", ext, value, ExtensionClass))
+    if isinstance(value, dict):
+        extra = set(value) - {"class", "quota"}
+        if extra or "class" not in value:
+            raise r.error("extensions", ext, 'expected { class = "...", quota = <yuan> }')
+        cls = _choice(r, "extensions", ext, value["class"], ExtensionClass)
+        fen = _yuan_to_fen(r, "extensions", ext, value["quota"]) if "quota" in value else None
+        return ExtensionEntry(cls, fen)
+    raise r.error("extensions", ext, "expected a class name or a table")
+
+
+def parse_desk_config(text: str, source: str = "<desk.toml>") -> DeskConfig:
+    """Parse and validate the desk file's text."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DeskConfigError(f"{source}: TOML syntax error: {exc}") from None
+    r = _Reader(text, source)
+    _check_sections(r, data)
+    plan = _numbering(r, data.get("numbering", {}))
+    pol = _policy(r, data.get("policy", {}))
+    q = data.get("quota", {})
+    quota = Quota(
+        long_distance_fen=_yuan_to_fen(r, "quota", "long_distance", q.get("long_distance", 150)),
+        local_fen=_yuan_to_fen(r, "quota", "local", q.get("local", 80)),
+    )
+    tariff = _tariff(r, data.get("tariff", {}))
+    extensions = {
+        ext: _extension(r, ext, value) for ext, value in data.get("extensions", {}).items()
+    }
     return DeskConfig(
         plan=plan,
         policy=DeskPolicy(
-            long_distance_prefix=prefix,
-            mobile=mobile,
-            quota=quota_policy,
+            long_distance_prefix=pol.prefix,
+            mobile=pol.mobile,
+            quota=pol.quota,
             home_area=plan.home_area,
         ),
         quota=quota,
         tariff=tariff,
-        timezone=str(timezone),
-        default_class=default_class,
-        grant_min_approvers=min_approvers,
+        timezone=pol.timezone,
+        default_class=pol.default_class,
+        grant_min_approvers=pol.min_approvers,
         extensions=extensions,
         source=source,
     )
