@@ -63,7 +63,7 @@ PURE_MODULES = (
     "reports.export",
     "reports.staffing",
 )
-PACKAGES = ("compliance", "agi_scripts", "recordings", "dialer", "simulation")
+PACKAGES = ("compliance", "identity", "agi_scripts", "recordings", "dialer", "simulation")
 # Wire everything, so may import every package (the only place concrete classes meet).
 COMPOSITION_ROOTS = frozenset({"dialer.app", "dialer.commands"})
 RUNNER = ("dialer.runner", "dialer.calls")
