@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from compliance.model import Decision
-from dialer.calls.ids import AGENT_PREFIX, CUSTOMER_PREFIX
+from dialer.ids import AGENT_PREFIX, CUSTOMER_PREFIX
 
 
 class OriginateRefused(Exception):

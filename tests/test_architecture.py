@@ -41,7 +41,7 @@ PURE_MODULES = (
     "dialer.dispositions",
     "dialer.retry",
     "dialer.attempt_model",
-    "dialer.calls.ids",
+    "dialer.ids",
     "dialer.calls.reconcile",
     "compliance.outcomes",
     "compliance.console",

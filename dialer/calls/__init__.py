@@ -6,7 +6,7 @@
 * ``agents``: login, ready, pause, logout, connecting calls, dispositions, wrap-up;
 * ``routing``: the table of ARI event names each slice subscribes to;
 * ``reconcile``: reconcile and recovery as pure decisions;
-* ``messages``: the dispatcher's typed messages; ``ids``: our Asterisk object ids.
+* ``messages``: the dispatcher's typed messages (our Asterisk object ids: ``dialer.ids``).
 
 ``dialer.runner.Runner`` wires them and runs the loops. Nothing here is imported
 on package import, so the pure modules stay importable without asyncio.

@@ -25,7 +25,6 @@ from dialer.ari.errors import AriError
 from dialer.ari.events import AriEvent, ChannelDestroyed, StasisEnd, StasisStart
 from dialer.calls.book import CallBook, CampaignRun, LiveCall
 from dialer.calls.control import CallFlow, CommandHandler
-from dialer.calls.ids import AGENT_PREFIX
 from dialer.calls.routing import EventHandler
 from dialer.dispositions import (
     CallContext,
@@ -35,6 +34,7 @@ from dialer.dispositions import (
     LeadStatus,
     plan,
 )
+from dialer.ids import AGENT_PREFIX
 from dialer.legs import AgentLeg, AgentNotInDirectory
 from dialer.pacing import TalkResult
 from dialer.ports import DialLead

@@ -40,9 +40,9 @@ from dialer.ari.events import (
 )
 from dialer.attempts import Stage
 from dialer.calls.book import CallBook, LiveCall, settle_lead
-from dialer.calls.ids import attempt_of
 from dialer.calls.messages import CallEvent, RecordingWaitExpired
 from dialer.calls.routing import EventHandler
+from dialer.ids import attempt_of
 from dialer.outcomes import ledger_outcome
 from dialer.ports import FinishedRecording, GateUnavailable
 from dialer.retry import after_dial

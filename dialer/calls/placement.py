@@ -33,8 +33,8 @@ from dialer.ari.errors import AriError
 from dialer.attempts import AttemptRecord, Stage
 from dialer.calls.book import CallBook, CampaignRun, InboundPolicy, LiveCall
 from dialer.calls.control import CallFlow, CommandHandler
-from dialer.calls.ids import CUSTOMER_PREFIX, new_attempt_id
 from dialer.calls.messages import DialGuardExpired
+from dialer.ids import CUSTOMER_PREFIX, new_attempt_id
 from dialer.legs import CustomerLeg, OriginateRefused
 from dialer.outcomes import DialOutcome
 from dialer.pacing import DialResult, Pacer, PacingSnapshot, make_pacer

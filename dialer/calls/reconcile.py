@@ -20,8 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from dialer.attempt_model import AttemptRecord, Stage
-from dialer.calls.ids import is_ours
 from dialer.fsm import CallState, Phase
+from dialer.ids import is_ours
 from dialer.outcomes import DialOutcome
 
 
