@@ -43,13 +43,24 @@ All times are seconds in the caller's clock (``PacingSnapshot.now`` and
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
+
+from dialer.pacing_estimators import (
+    EventRate,
+    ForgettingHistogram,
+    ForgettingRate,
+    RecentRate,
+    WindowCounter,
+    accumulate,
+    add_bernoulli,
+    binomial_surplus,
+    normal_upper,
+    poisson,
+)
 
 CONNECT_LIMIT_SECONDS = 2.0
 DEFAULT_TARGET_ABANDON = 0.03
@@ -176,233 +187,6 @@ class RatioPacer:
         """A fixed ratio learns nothing."""
 
 
-# ---------------------------------------------------------------- estimators
-
-
-class _ForgettingHistogram:
-    """Histogram with exponential forgetting per sample (half-life in samples).
-
-    Newer samples get geometrically larger weights instead of decaying every
-    bin at every sample; weights are rescaled before they overflow.
-    """
-
-    def __init__(self, bin_width: float, bins: int, half_life: float) -> None:
-        self.bin_width = bin_width
-        self.counts = [0.0] * bins
-        self.total = 0.0
-        self.samples = 0
-        self._weight = 1.0
-        self._growth = 2.0 ** (1.0 / half_life)
-        self._cdf: list[float] = [0.0] * bins
-
-    def add(self, value: float) -> None:
-        index = min(int(max(value, 0.0) / self.bin_width), len(self.counts) - 1)
-        self.counts[index] += self._weight
-        self.total += self._weight
-        self.samples += 1
-        self._weight *= self._growth
-        if self._weight > 1e100:
-            scale = 1.0 / self._weight
-            self.counts = [c * scale for c in self.counts]
-            self.total *= scale
-            self._weight = 1.0
-
-    def refresh(self) -> None:
-        """Recompute the cumulative distribution used by the lookups."""
-        if self.total <= 0.0:
-            return
-        inverse = 1.0 / self.total
-        # accumulate() adds in the same order as a loop, at C speed: this runs
-        # for 3600 talk bins inside a decision once a minute.
-        cdf = [running * inverse for running in itertools.accumulate(self.counts)]
-        cdf[-1] = 1.0
-        self._cdf = cdf
-
-    def cdf(self, x: float) -> float:
-        """P(value <= x), linear inside a bin."""
-        if x <= 0.0:
-            return 0.0
-        position = x / self.bin_width
-        index = int(position)
-        if index >= len(self._cdf):
-            return 1.0
-        below = self._cdf[index - 1] if index > 0 else 0.0
-        return below + (self._cdf[index] - below) * (position - index)
-
-    def quantile(self, u: float) -> float:
-        cdf = self._cdf
-        below = 0.0
-        for i, value in enumerate(cdf):
-            if value >= u:
-                span = value - below
-                frac = (u - below) / span if span > 0 else 0.0
-                return (i + frac) * self.bin_width
-            below = value
-        return len(cdf) * self.bin_width
-
-
-class _ForgettingRate:
-    """Exponentially forgotten success ratio with a weak prior."""
-
-    def __init__(self, half_life: float, prior: float, prior_weight: float) -> None:
-        self._decay = 0.5 ** (1.0 / half_life)
-        self.hits = 0.0
-        self.total = 0.0
-        self.samples = 0
-        self._prior = prior
-        self._prior_weight = prior_weight
-
-    def add(self, hit: bool) -> None:
-        self.hits = self.hits * self._decay + (1.0 if hit else 0.0)
-        self.total = self.total * self._decay + 1.0
-        self.samples += 1
-
-    @property
-    def value(self) -> float:
-        return (self.hits + self._prior * self._prior_weight) / (self.total + self._prior_weight)
-
-
-class _WindowCounter:
-    """Answered / abandoned counts over a sliding window of ``at`` times (minute buckets)."""
-
-    BUCKET_SECONDS = 60.0
-
-    def __init__(self, window_seconds: float) -> None:
-        self.window_seconds = window_seconds
-        self._buckets: deque[list[float]] = deque()
-        self.answered = 0
-        self.abandoned = 0
-
-    def add(self, at: float, abandoned: bool) -> None:
-        bucket = math.floor(at / self.BUCKET_SECONDS)
-        if self._buckets and self._buckets[-1][0] >= bucket:
-            entry = self._buckets[-1]
-        else:
-            entry = [float(bucket), 0.0, 0.0]
-            self._buckets.append(entry)
-        entry[1] += 1
-        self.answered += 1
-        if abandoned:
-            entry[2] += 1
-            self.abandoned += 1
-        self.expire(at)
-
-    def expire(self, now: float) -> None:
-        oldest = math.floor((now - self.window_seconds) / self.BUCKET_SECONDS)
-        while self._buckets and self._buckets[0][0] <= oldest:
-            _, answered, abandoned = self._buckets.popleft()
-            self.answered -= int(answered)
-            self.abandoned -= int(abandoned)
-
-    def slack(self, target: float) -> float:
-        """Abandons still allowed before the window's rate exceeds the target."""
-        return target * self.answered - self.abandoned
-
-
-class _EventRate:
-    """Events per second, exponentially forgotten in the events' own time."""
-
-    def __init__(self, half_life: float) -> None:
-        self.half_life = half_life
-        self._level = 0.0
-        self._last: float | None = None
-        self._first: float | None = None
-
-    def add(self, at: float) -> None:
-        if self._last is not None and at > self._last:
-            self._level *= 0.5 ** ((at - self._last) / self.half_life)
-        if self._last is None or at > self._last:
-            self._last = at
-        if self._first is None:
-            self._first = at
-        self._level += 1.0
-
-    @property
-    def rate(self) -> float:
-        if self._last is None or self._first is None:
-            return 0.0
-        # Early on the forgetting has not filled up: divide by the time seen.
-        span = min(self.half_life / math.log(2.0), max(self._last - self._first, 60.0))
-        return self._level / span
-
-
-class _RecentRate:
-    """Answered and abandoned counts forgotten exponentially in ``at`` time."""
-
-    def __init__(self, half_life: float) -> None:
-        self.half_life = half_life
-        self.answered = 0.0
-        self.abandoned = 0.0
-        self._last: float | None = None
-
-    def add(self, at: float, abandoned: bool) -> None:
-        if self._last is not None and at > self._last:
-            decay = 0.5 ** ((at - self._last) / self.half_life)
-            self.answered *= decay
-            self.abandoned *= decay
-        if self._last is None or at > self._last:
-            self._last = at
-        self.answered += 1.0
-        self.abandoned += 1.0 if abandoned else 0.0
-
-
-def _add_bernoulli(pmf: list[float], share: float) -> list[float]:
-    """Distribution of a count after adding one Bernoulli(share) to it."""
-    out = [w * (1.0 - share) for w in pmf]
-    out.append(0.0)
-    for i, w in enumerate(pmf):
-        out[i + 1] += w * share
-    return out
-
-
-def _poisson(mean: float) -> list[float]:
-    """Poisson probabilities 0, 1, ... until the tail is negligible."""
-    if mean <= 0.0:
-        return [1.0]
-    term = math.exp(-mean)
-    out = [term]
-    total = term
-    k = 0
-    while total < 1.0 - 1e-9 and k < 200:
-        k += 1
-        term *= mean / k
-        out.append(term)
-        total += term
-    return out
-
-
-def _binomial_surplus(total: int, p: float, capacity: int) -> float:
-    """E[(X - capacity)+] for X ~ Binomial(total, p), 0 <= p < 1, in O(capacity).
-
-    E[(X - c)+] = E[X] - E[min(X, c)] and E[min(X, c)] = sum over j < c of P(X > j).
-    """
-    if total <= 0:
-        return 0.0
-    odds = p / (1.0 - p)
-    term = math.exp(total * math.log1p(-p))  # P(X = 0); underflows harmlessly to 0
-    below = 0.0
-    capped = 0.0
-    for j in range(min(capacity, total + 1)):
-        below += term
-        capped += 1.0 - below
-        term *= odds * (total - j) / (j + 1)
-    return max(0.0, total * p - capped)
-
-
-def _accumulate(pmf: list[float]) -> list[float]:
-    running = 0.0
-    out = []
-    for w in pmf:
-        running += w
-        out.append(running)
-    return out
-
-
-def _normal_upper(z: float) -> float:
-    """P(N(0,1) > -z) = Phi(z)."""
-    return 0.5 * math.erfc(-z / math.sqrt(2.0))
-
-
 @dataclass
 class _ControlState:
     """PI controller state: log threshold = integral + gain x (slack - reserve)."""
@@ -457,17 +241,17 @@ class PredictivePacer:
         self.reserve = reserve
         self.gain = gain
         self.integral_seconds = integral_seconds
-        self.window = _WindowCounter(window_seconds)
-        self.day = _WindowCounter(day_seconds)
-        self.answer_slow = _ForgettingRate(half_life=400.0, prior=0.3, prior_weight=4.0)
-        self.answer_fast = _ForgettingRate(half_life=80.0, prior=0.3, prior_weight=2.0)
-        self.ring_answered = _ForgettingHistogram(self.RING_BIN, self.RING_BINS, 300.0)
-        self.ring_failed = _ForgettingHistogram(self.RING_BIN, self.RING_BINS, 300.0)
-        self.talk = _ForgettingHistogram(self.TALK_BIN, self.TALK_BINS, 200.0)
-        self.wrap = _ForgettingHistogram(self.TALK_BIN, self.WRAP_BINS, 200.0)
+        self.window = WindowCounter(window_seconds)
+        self.day = WindowCounter(day_seconds)
+        self.answer_slow = ForgettingRate(half_life=400.0, prior=0.3, prior_weight=4.0)
+        self.answer_fast = ForgettingRate(half_life=80.0, prior=0.3, prior_weight=2.0)
+        self.ring_answered = ForgettingHistogram(self.RING_BIN, self.RING_BINS, 300.0)
+        self.ring_failed = ForgettingHistogram(self.RING_BIN, self.RING_BINS, 300.0)
+        self.talk = ForgettingHistogram(self.TALK_BIN, self.TALK_BINS, 200.0)
+        self.wrap = ForgettingHistogram(self.TALK_BIN, self.WRAP_BINS, 200.0)
         self.control = _ControlState(integral=math.log(0.03))
-        self._answer_flow = _EventRate(half_life=900.0)
-        self._recent = _RecentRate(half_life=900.0)
+        self._answer_flow = EventRate(half_life=900.0)
+        self._recent = RecentRate(half_life=900.0)
         self._last_refresh = -math.inf
         self._last_agent_refresh = -math.inf
         self._dirty = True
@@ -592,7 +376,7 @@ class PredictivePacer:
         in_flight = len(snapshot.dials_in_flight)
 
         def within(total: int) -> bool:
-            return _binomial_surplus(total, p_high, capacity) <= allowed * total * p_high
+            return binomial_surplus(total, p_high, capacity) <= allowed * total * p_high
 
         # The surplus share grows with the number of calls: bisect for the largest total.
         low, high = in_flight, in_flight + 4 * snapshot.agents_logged_in + 20
@@ -819,14 +603,14 @@ class PredictivePacer:
         answers: list[list[float]] = []
         free_cdf: list[list[float]] = []
         for j in range(m):
-            pmf = _poisson(future * self._future_share[j])
+            pmf = poisson(future * self._future_share[j])
             for row in dial_rows:
-                pmf = _add_bernoulli(pmf, row[j])
+                pmf = add_bernoulli(pmf, row[j])
             answers.append(pmf)
             frees = [1.0]
             for row in free_rows:
-                frees = _add_bernoulli(frees, row[j])
-            free_cdf.append(list(_accumulate(frees)))
+                frees = add_bernoulli(frees, row[j])
+            free_cdf.append(list(accumulate(frees)))
         limit = max(minimum, 4 * snapshot.agents_logged_in + 20)
         placed = 0
         while placed < limit:
@@ -841,7 +625,7 @@ class PredictivePacer:
                 break
             placed += 1
             for j in range(m):
-                answers[j] = _add_bernoulli(answers[j], p * (j + 0.5) / m)
+                answers[j] = add_bernoulli(answers[j], p * (j + 0.5) / m)
         return placed
 
     def _predictive_calls(self, snapshot: PacingSnapshot, threshold: float, minimum: int) -> int:
@@ -865,7 +649,7 @@ class PredictivePacer:
             else:
                 q = (
                     sum(
-                        _normal_upper(
+                        normal_upper(
                             (mean[j] + placed * s + 0.5)
                             / math.sqrt(var[j] + placed * s * (1.0 - s) + 0.05)
                         )
@@ -878,14 +662,14 @@ class PredictivePacer:
             placed += 1
             if exact:
                 for j, s in enumerate(shares):
-                    pmf[j] = _add_bernoulli(pmf[j], s)
+                    pmf[j] = add_bernoulli(pmf[j], s)
         return placed
 
     @staticmethod
     def _exact_risk(mean: float, var: float, pmf: list[float]) -> float:
         """P(base + new answers >= 0): base normal, new calls' count exact."""
         sd = math.sqrt(var + 0.04)
-        return sum(w * _normal_upper((mean + i + 0.5) / sd) for i, w in enumerate(pmf) if w > 1e-9)
+        return sum(w * normal_upper((mean + i + 0.5) / sd) for i, w in enumerate(pmf) if w > 1e-9)
 
 
 # ---------------------------------------------------------------- factory

@@ -34,6 +34,7 @@ PURE_MODULES = (
     "compliance.policy",
     "compliance.engine",
     "dialer.pacing",
+    "dialer.pacing_estimators",
     "simulation.pacing_sim",
     "dialer.fsm",
     "dialer.outcomes",
@@ -283,3 +284,28 @@ def test_pure_modules_read_no_clock() -> None:
 
 def test_the_clock_check_sees_a_clock() -> None:
     assert _reads_a_clock("compliance.clock")
+
+
+MAX_MODULE_LINES = 800
+
+
+def test_no_dialer_module_over_800_lines() -> None:
+    """Size is a smell worth a look: split a module before it holds two concerns."""
+    long = {
+        module: n
+        for module, path in MODULES.items()
+        if module.split(".")[0] == "dialer"
+        and (n := len(path.read_text("utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}
+
+
+def test_no_complexity_exemption_in_production_code() -> None:
+    """ruff's mccabe limit (14) holds everywhere: no ``noqa: C901`` left to hide a tangle."""
+    exempt = [
+        f"{module}:{i}"
+        for module, path in MODULES.items()
+        for i, line in enumerate(path.read_text("utf-8").splitlines(), 1)
+        if "noqa: C901" in line
+    ]
+    assert exempt == []

@@ -7,14 +7,9 @@ import random
 
 import pytest
 
-from dialer.pacing import (
-    DialResult,
-    PacingSnapshot,
-    PredictivePacer,
-    _add_bernoulli,
-    _binomial_surplus,
-    make_pacer,
-)
+from dialer.pacing import DialResult, PacingSnapshot, PredictivePacer, make_pacer
+from dialer.pacing_estimators import add_bernoulli as _add_bernoulli
+from dialer.pacing_estimators import binomial_surplus as _binomial_surplus
 from simulation.pacing_sim import CampaignConfig, simulate
 
 
