@@ -27,7 +27,10 @@ from casework.service import CaseService, CaseView, StepRefused, case_public
 from casework.settings import SettingsError, load_settings
 from compliance.console import UserError
 from identity.model import Principal, Role
-from recordings.cli import _actor, _leaf, _time, open_service
+from recordings.cli_support import actor as _actor
+from recordings.cli_support import leaf as _leaf
+from recordings.cli_support import open_service
+from recordings.cli_support import parse_time as _time
 from recordings.model import Outcome
 from recordings.service import RecordingsService
 

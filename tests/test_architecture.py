@@ -64,7 +64,10 @@ PURE_MODULES = (
     "reports.export",
     "reports.staffing",
 )
-PACKAGES = ("compliance", "identity", "agi_scripts", "recordings", "dialer", "simulation")
+# Every top-level package of the distribution (the folders with an __init__.py).
+PACKAGES = tuple(
+    sorted(p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file() and p.name != "tests")
+)
 # Wire everything, so may import every package (the only place concrete classes meet).
 COMPOSITION_ROOTS = frozenset({"dialer.app", "dialer.commands"})
 RUNNER = ("dialer.runner", "dialer.calls")
