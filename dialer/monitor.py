@@ -40,8 +40,8 @@ from dialer.agent_pool import AgentStatus
 from dialer.ari.client import AriClient
 from dialer.ari.errors import AriError, AriNotFound
 from dialer.ari.events import AriEvent, ChannelDestroyed, StasisEnd, StasisStart
-from dialer.calls.ids import AGENT_PREFIX
 from dialer.http_api import ACCESS_KEY, PRINCIPAL_KEY, Access
+from dialer.ids import AGENT_PREFIX
 from dialer.legs import AgentLeg, OriginateRefused
 from dialer.ports import CallControl, Clock
 from dialer.runner import Runner
