@@ -266,7 +266,6 @@ KNOWN_RUNNER_IMPORTS = frozenset(
         # the supervisors' live view reads the runner directly (landed 11:40)
         "dialer.floor -> dialer.runner",
         "dialer.metrics -> dialer.runner",
-        "dialer.monitor -> dialer.calls",
         "dialer.monitor -> dialer.runner",
     }
 )
